@@ -1,0 +1,19 @@
+// The `secateurs` command-line tool: one function per subcommand, each parsing its own options with
+// experiments::Args and calling the library. The table of subcommands is in secateurs.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace experiments {
+
+using Argv = std::vector<std::string>;
+
+int cmd_train(const Argv& args);
+int cmd_eval(const Argv& args);
+int cmd_info(const Argv& args);
+
+// Common flags every subcommand that computes takes: --threads N.
+void apply_threads(int threads);
+
+}  // namespace experiments

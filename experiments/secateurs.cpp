@@ -1,0 +1,55 @@
+// Entry point of the `secateurs` tool: dispatches to a subcommand and turns any nn::Error into one
+// line on stderr and exit status 1.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "experiments/cli.hpp"
+#include "nn/blas.hpp"
+#include "nn/check.hpp"
+
+namespace {
+
+struct Command {
+    const char* name;
+    const char* summary;
+    int (*run)(const experiments::Argv&);
+};
+
+const Command kCommands[] = {
+    {"train", "train a model on Fashion-MNIST", experiments::cmd_train},
+    {"eval", "evaluate a checkpoint on the test set", experiments::cmd_eval},
+    {"info", "list the tensors, dtypes, shapes and metadata of a safetensors file", experiments::cmd_info},
+};
+
+void usage(FILE* out) {
+    std::fprintf(out, "usage: secateurs <command> [options]   (secateurs <command> --help for details)\n\ncommands:\n");
+    for (auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    nn::select_blas_core(argv);
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (auto& c : kCommands) {
+        if (std::strcmp(argv[1], c.name) != 0) continue;
+        try {
+            return c.run(experiments::Argv(argv + 2, argv + argc));
+        } catch (const nn::Error& e) {
+            std::fflush(stdout);
+            std::fprintf(stderr, "secateurs %s: error: %s\n", c.name, e.what());
+            return 1;
+        } catch (const std::exception& e) {
+            std::fflush(stdout);
+            std::fprintf(stderr, "secateurs %s: internal error: %s\n", c.name, e.what());
+            return 1;
+        }
+    }
+    std::fprintf(stderr, "secateurs: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

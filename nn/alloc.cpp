@@ -1,0 +1,93 @@
+// Size classes: 64-byte granularity up to 4 KiB, then 8 classes per power of two (at most 12.5 %
+// slack). One mutex guards the free lists; requests are per tensor, not per element, so contention
+// is negligible.
+#include "nn/alloc.hpp"
+
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "nn/check.hpp"
+
+namespace nn {
+namespace {
+
+size_t size_class(size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    if (bytes <= 4096) return (bytes + 63) & ~size_t(63);
+    int top = 63 - __builtin_clzll(bytes);          // bytes in [2^top, 2^(top+1))
+    size_t step = size_t(1) << (top - 3);            // 8 classes per power of two
+    return (bytes + step - 1) & ~(step - 1);
+}
+
+struct Cache {
+    std::mutex mu;
+    std::unordered_map<size_t, std::vector<void*>> free_lists;
+    AllocStats stats;
+};
+
+Cache& cache() {
+    // Leaked on purpose: tensors with static lifetime may be freed after other statics are gone.
+    static Cache* c = new Cache;
+    return *c;
+}
+
+}  // namespace
+
+void* alloc_bytes(size_t bytes) {
+    size_t cls = size_class(bytes);
+    Cache& c = cache();
+    {
+        std::lock_guard<std::mutex> lock(c.mu);
+        c.stats.n_alloc++;
+        c.stats.bytes_live += cls;
+        auto it = c.free_lists.find(cls);
+        if (it != c.free_lists.end() && !it->second.empty()) {
+            void* p = it->second.back();
+            it->second.pop_back();
+            c.stats.bytes_cached -= cls;
+            return p;
+        }
+        c.stats.n_system++;
+    }
+    void* p = std::aligned_alloc(64, cls);
+    ENSURE(p != nullptr, "out of memory allocating ", cls, " bytes");
+    return p;
+}
+
+void alloc_free(void* ptr, size_t bytes) {
+    if (!ptr) return;
+    size_t cls = size_class(bytes);
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.free_lists[cls].push_back(ptr);
+    c.stats.bytes_live -= cls;
+    c.stats.bytes_cached += cls;
+}
+
+AllocStats alloc_stats() {
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    return c.stats;
+}
+
+void alloc_release_cached() {
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    for (auto& [cls, list] : c.free_lists) {
+        for (void* p : list) std::free(p);
+        list.clear();
+    }
+    c.stats.bytes_cached = 0;
+}
+
+uint64_t page_faults_minor() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return uint64_t(ru.ru_minflt);
+}
+
+}  // namespace nn

@@ -1,0 +1,19 @@
+// Which OpenBLAS kernels run. Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) picks its kernels from the CPU
+// model at load time and falls back to its SSE3 "Prescott" kernels on CPUs it does not know, such as
+// recent Xeons; there they are ~3x slower than its AVX-512 ("SkylakeX") kernels. The choice can only
+// be made through OPENBLAS_CORETYPE before the library loads.
+#pragma once
+
+#include <string>
+
+namespace nn {
+
+// Call first thing in main(). When OPENBLAS_CORETYPE is unset and OpenBLAS fell back to a core older
+// than the CPU's instruction set (AVX-512 -> SkylakeX, AVX2 -> Haswell), sets it and re-executes the
+// program once with the same arguments. An OPENBLAS_CORETYPE set by the user is always respected.
+void select_blas_core(char** argv);
+
+// The OpenBLAS core in use (openblas_get_corename), e.g. "SkylakeX".
+std::string blas_core_name();
+
+}  // namespace nn

@@ -1,0 +1,100 @@
+#include "nn/models.hpp"
+
+#include <sstream>
+
+#include "nn/check.hpp"
+#include "nn/ops.hpp"
+
+namespace nn {
+
+ModelSpec ModelSpec::parse(const std::string& spec) {
+    ModelSpec s;
+    size_t colon = spec.find(':');
+    s.name = spec.substr(0, colon);
+    ENSURE(!s.name.empty(), "empty model name in spec '", spec, "'");
+    if (colon == std::string::npos) return s;
+    std::stringstream rest(spec.substr(colon + 1));
+    std::string item;
+    while (std::getline(rest, item, ',')) {
+        size_t eq = item.find('=');
+        ENSURE(eq != std::string::npos && eq > 0, "model spec '", spec, "': option '", item, "' is not key=value");
+        s.options[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    return s;
+}
+
+std::string ModelSpec::str() const {
+    std::string out = name;
+    bool first = true;
+    for (auto& [k, v] : options) {
+        out += (first ? ":" : ",") + k + "=" + v;
+        first = false;
+    }
+    return out;
+}
+
+std::vector<int64_t> ModelSpec::ints(const std::string& key, const std::vector<int64_t>& fallback) const {
+    auto it = options.find(key);
+    if (it == options.end()) return fallback;
+    std::vector<int64_t> out;
+    std::stringstream ss(it->second);
+    std::string part;
+    while (std::getline(ss, part, '-')) {
+        size_t used = 0;
+        long long v = 0;
+        try {
+            v = std::stoll(part, &used);
+        } catch (...) {
+            used = 0;
+        }
+        ENSURE(used == part.size() && !part.empty() && v > 0, "model spec '", str(), "': option ", key, "='",
+               it->second, "' must be positive integers joined by '-'");
+        out.push_back(v);
+    }
+    return out;
+}
+
+LeNet300::LeNet300(int64_t h1, int64_t h2, Rng& rng) : Module("LeNet300") {
+    fc1 = register_module("fc1", std::make_shared<Linear>(784, h1, true, rng));
+    fc2 = register_module("fc2", std::make_shared<Linear>(h1, h2, true, rng));
+    fc3 = register_module("fc3", std::make_shared<Linear>(h2, 10, true, rng));
+}
+
+Tensor LeNet300::forward(const Tensor& x) {
+    Tensor h = x.reshape({x.size(0), -1});
+    h = relu(fc1->forward(h));
+    h = relu(fc2->forward(h));
+    return fc3->forward(h);
+}
+
+namespace {
+
+std::shared_ptr<Module> build_lenet300(const ModelSpec& spec, Rng& rng) {
+    auto hidden = spec.ints("hidden", {300, 100});
+    ENSURE(hidden.size() == 2, "lenet300: option hidden needs two widths, got '", spec.options.at("hidden"), "'");
+    return std::make_shared<LeNet300>(hidden[0], hidden[1], rng);
+}
+
+}  // namespace
+
+const std::vector<ModelEntry>& model_registry() {
+    static const std::vector<ModelEntry> registry = {
+        {"lenet300", "MLP 784-300-100-10, ReLU (LeNet-300-100)", build_lenet300},
+    };
+    return registry;
+}
+
+std::shared_ptr<Module> make_model(const std::string& spec_text, uint64_t seed) {
+    ModelSpec spec = ModelSpec::parse(spec_text);
+    std::string known;
+    for (auto& e : model_registry()) {
+        if (e.name == spec.name) {
+            Rng rng(seed);
+            return e.build(spec, rng);
+        }
+        known += (known.empty() ? "" : ", ") + e.name;
+    }
+    RAISE("unknown model '", spec.name, "' (known: ", known, ")");
+}
+
+}  // namespace nn

@@ -1,0 +1,157 @@
+// Dense linear algebra: the threaded gemm wrapper over OpenBLAS (single-threaded inside), the linear
+// layer, and matmul. Forward and backward of each op sit together.
+#include <cblas.h>
+
+#include "nn/check.hpp"
+#include "nn/kernels.hpp"
+#include "nn/ops.hpp"
+#include "nn/threads.hpp"
+
+namespace nn {
+
+namespace kernels {
+
+namespace {
+
+// y (N) = alpha * op(B)^T x + beta * y for the M == 1 case, split over output columns.
+void gemv_row(bool trans_b, int64_t N, int64_t K, float alpha, const float* x, int64_t incx,
+              const float* B, int64_t ldb, float beta, float* y, int64_t incy) {
+    parallel_for(N, 256, [&](int64_t n0, int64_t n1) {
+        if (trans_b)  // B is (N,K): y = B x
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n1 - n0), int(K), alpha, B + n0 * ldb, int(ldb),
+                        x, int(incx), beta, y + n0 * incy, int(incy));
+        else  // B is (K,N): y = B^T x
+            cblas_sgemv(CblasRowMajor, CblasTrans, int(K), int(n1 - n0), alpha, B + n0, int(ldb), x,
+                        int(incx), beta, y + n0 * incy, int(incy));
+    });
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (M == 1) {  // C row = op(A) row * op(B)
+        gemv_row(trans_b, N, K, alpha, A, trans_a ? lda : 1, B, ldb, beta, C, 1);
+        return;
+    }
+    if (N == 1) {  // C column = op(B)^T-row... i.e. C = op(A) b: the same as a row with roles swapped
+        gemv_row(!trans_a, M, K, alpha, B, trans_b ? 1 : ldb, A, lda, beta, C, ldc);
+        return;
+    }
+    auto ta = trans_a ? CblasTrans : CblasNoTrans;
+    auto tb = trans_b ? CblasTrans : CblasNoTrans;
+    // Split rows when there are enough of them; otherwise columns. A chunk must carry enough work
+    // (~64k multiply-adds) to pay for waking a worker.
+    int64_t work_per_row = N * K, work_per_col = M * K;
+    if (M >= 2 * num_threads() || M >= N) {
+        int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work_per_row));
+        parallel_for(M, grain, [&](int64_t m0, int64_t m1) {
+            const float* a = trans_a ? A + m0 : A + m0 * lda;
+            cblas_sgemm(CblasRowMajor, ta, tb, int(m1 - m0), int(N), int(K), alpha, a, int(lda), B, int(ldb),
+                        beta, C + m0 * ldc, int(ldc));
+        });
+    } else {
+        int64_t grain = std::max<int64_t>(16, 65536 / std::max<int64_t>(1, work_per_col));
+        parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+            const float* b = trans_b ? B + n0 * ldb : B + n0;
+            cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(n1 - n0), int(K), alpha, A, int(lda), b, int(ldb),
+                        beta, C + n0, int(ldc));
+        });
+    }
+}
+
+void linear_forward(float* y, const float* x, const float* w, const float* b, int64_t B, int64_t IN,
+                    int64_t OUT) {
+    if (b) {
+        for (int64_t i = 0; i < B; i++)
+            for (int64_t o = 0; o < OUT; o++) y[i * OUT + o] = b[o];
+    }
+    gemm(false, true, B, OUT, IN, 1.0f, x, IN, w, IN, b ? 1.0f : 0.0f, y, OUT);
+}
+
+void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     int64_t B, int64_t IN, int64_t OUT) {
+    if (dx) gemm(false, false, B, IN, OUT, 1.0f, dy, OUT, w, IN, 1.0f, dx, IN);
+    if (dw) gemm(true, false, OUT, IN, B, 1.0f, dy, OUT, x, IN, 1.0f, dw, IN);
+    if (db) {
+        for (int64_t i = 0; i < B; i++)
+            for (int64_t o = 0; o < OUT; o++) db[o] += dy[i * OUT + o];
+    }
+}
+
+}  // namespace kernels
+
+Tensor linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias) {
+    ENSURE(weight.ndim() == 2, "linear: weight must be [out, in], got ", weight.shape());
+    int64_t OUT = weight.size(0), IN = weight.size(1);
+    ENSURE(x_in.ndim() >= 1 && x_in.size(-1) == IN, "linear: input ", x_in.shape(), " does not end in ",
+           IN, " features (weight ", weight.shape(), ")");
+    ENSURE(!bias.defined() || (bias.ndim() == 1 && bias.size(0) == OUT), "linear: bias ", bias.shape(),
+           " does not match ", OUT, " outputs");
+    Tensor x = x_in.contiguous(), w = weight.contiguous();
+    Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+    int64_t B = x.numel() / IN;
+    Shape out_shape = x.shape();
+    out_shape[out_shape.size() - 1] = OUT;
+    Tensor y = Tensor::empty(out_shape);
+    kernels::linear_forward(y.data(), x.data(), w.data(), b.defined() ? b.data() : nullptr, B, IN, OUT);
+    if (any_requires_grad({&x, &w, &b})) {
+        attach_grad_fn(y, "linear", {x, w, b}, [x, w, b, B, IN, OUT](const Tensor& dy) {
+            kernels::linear_backward(x.requires_grad() ? x.grad_data() : nullptr,
+                                     w.requires_grad() ? w.grad_data() : nullptr,
+                                     b.defined() && b.requires_grad() ? b.grad_data() : nullptr, dy.data(),
+                                     x.data(), w.data(), B, IN, OUT);
+        });
+    }
+    return y;
+}
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+    ENSURE(a_in.ndim() >= 2 && a_in.ndim() == b_in.ndim(), "matmul: operands ", a_in.shape(), " and ",
+           b_in.shape(), " need the same rank >= 2");
+    int n = a_in.ndim();
+    int64_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
+    ENSURE(b_in.size(-2) == K, "matmul: inner dimensions differ: ", a_in.shape(), " @ ", b_in.shape());
+    int64_t batch = 1;
+    Shape out_shape;
+    for (int i = 0; i < n - 2; i++) {
+        ENSURE(a_in.size(i) == b_in.size(i), "matmul: batch dimensions differ: ", a_in.shape(), " @ ", b_in.shape());
+        batch *= a_in.size(i);
+        out_shape.push_back(a_in.size(i));
+    }
+    out_shape.push_back(M);
+    out_shape.push_back(N);
+    Tensor a = a_in.contiguous(), b = b_in.contiguous();
+    Tensor c = Tensor::empty(out_shape);
+    // Batched products run one per thread chunk; a single product threads inside gemm.
+    auto for_batches = [batch](const std::function<void(int64_t)>& fn) {
+        if (batch == 1) return fn(0);
+        parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+            for (int64_t i = b0; i < b1; i++) fn(i);
+        });
+    };
+    for_batches([&](int64_t i) {
+        kernels::gemm(false, false, M, N, K, 1.0f, a.data() + i * M * K, K, b.data() + i * K * N, N, 0.0f,
+                      c.data() + i * M * N, N);
+    });
+    if (any_requires_grad({&a, &b})) {
+        attach_grad_fn(c, "matmul", {a, b}, [a, b, M, N, K, for_batches](const Tensor& dc) {
+            // dA (M,K) += dC (M,N) * B^T ; dB (K,N) += A^T * dC
+            float* da = a.requires_grad() ? a.grad_data() : nullptr;
+            float* db = b.requires_grad() ? b.grad_data() : nullptr;
+            for_batches([&](int64_t i) {
+                const float* dci = dc.data() + i * M * N;
+                if (da)
+                    kernels::gemm(false, true, M, K, N, 1.0f, dci, N, b.data() + i * K * N, N, 1.0f,
+                                  da + i * M * K, K);
+                if (db)
+                    kernels::gemm(true, false, K, N, M, 1.0f, a.data() + i * M * K, K, dci, N, 1.0f,
+                                  db + i * K * N, N);
+            });
+        });
+    }
+    return c;
+}
+
+}  // namespace nn

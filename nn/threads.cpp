@@ -1,0 +1,131 @@
+// Workers spin briefly on a generation counter (a training step issues thousands of small parallel
+// regions; a condition-variable wake-up costs more than many of them), then sleep on a condition
+// variable so an idle process does not burn a core.
+#include "nn/threads.hpp"
+
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "nn/check.hpp"
+
+namespace nn {
+namespace {
+
+thread_local bool t_inside_pool = false;
+
+class Pool {
+public:
+    ~Pool() { resize(1); }
+
+    int size() const { return n_threads_; }
+
+    void resize(int n) {
+        if (n == n_threads_) return;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            stop_ = true;
+            generation_.fetch_add(1);
+        }
+        cv_.notify_all();
+        for (auto& w : workers_) w.join();
+        workers_.clear();
+        stop_ = false;
+        n_threads_ = n;
+        // The generation is read here, not in the new thread: a thread that starts late must still
+        // see every region (or stop request) issued after its creation.
+        uint64_t start = generation_.load();
+        for (int t = 1; t < n; t++) workers_.emplace_back([this, t, start] { worker_loop(t, start); });
+    }
+
+    void run(const std::function<void(int)>& fn) {
+        if (n_threads_ == 1 || t_inside_pool) {
+            for (int t = 0; t < n_threads_; t++) fn(t);
+            return;
+        }
+        std::lock_guard<std::mutex> run_lock(run_mu_);  // one parallel region at a time
+        job_ = &fn;
+        pending_.store(n_threads_ - 1);
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            generation_.fetch_add(1);
+        }
+        cv_.notify_all();
+        t_inside_pool = true;
+        fn(0);
+        t_inside_pool = false;
+        while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+        job_ = nullptr;
+    }
+
+private:
+    void worker_loop(int t, uint64_t seen) {
+        t_inside_pool = true;
+        for (;;) {
+            // Spin ~100 us before sleeping: most regions follow each other within microseconds.
+            uint64_t g = seen;
+            for (int i = 0; i < 2000 && (g = generation_.load(std::memory_order_acquire)) == seen; i++)
+                _mm_pause();
+            if (g == seen) {
+                std::unique_lock<std::mutex> lock(mu_);
+                cv_.wait(lock, [&] { return generation_.load() != seen; });
+                g = generation_.load();
+            }
+            seen = g;
+            if (stop_) return;
+            (*job_)(t);
+            pending_.fetch_sub(1, std::memory_order_release);
+        }
+    }
+
+    int n_threads_ = 1;
+    std::vector<std::thread> workers_;
+    std::mutex mu_, run_mu_;
+    std::condition_variable cv_;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> pending_{0};
+    const std::function<void(int)>* job_ = nullptr;
+    bool stop_ = false;
+};
+
+Pool& pool() {
+    static Pool p;
+    return p;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+    if (n <= 0) n = int(std::thread::hardware_concurrency());
+    ENSURE(n >= 1 && n <= 256, "thread count must be in 1..256, got ", n);
+    openblas_set_num_threads(1);
+    pool().resize(n);
+}
+
+int num_threads() { return pool().size(); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    int64_t max_chunks = (n + grain - 1) / grain;
+    int n_chunks = int(std::min<int64_t>(num_threads(), max_chunks));
+    if (n_chunks <= 1 || t_inside_pool) {
+        fn(0, n);
+        return;
+    }
+    pool().run([&](int t) {
+        if (t >= n_chunks) return;
+        int64_t b, e;
+        chunk_range(n, n_chunks, t, b, e);
+        if (b < e) fn(b, e);
+    });
+}
+
+void parallel_run(const std::function<void(int)>& fn) { pool().run(fn); }
+
+}  // namespace nn

@@ -1,0 +1,123 @@
+// The training loop for classifiers: batches from a data::Dataset, forward, cross-entropy, backward,
+// optimizer step, an explicit after-step hook (where pruning re-applies its masks), periodic
+// evaluation, a progress line, metrics.csv, and checkpoints that hold everything needed to resume
+// bit-identically (weights, optimizer state, step, RNG state, running epoch sums). The data order of
+// an epoch is a pure function of (seed, epoch), so the position is just the step number.
+// The trainer sits at the top of nn/ and consumes data::Dataset; it knows nothing of pruning.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/dataset.hpp"
+#include "nn/module.hpp"
+#include "nn/optim.hpp"
+#include "nn/safetensors.hpp"
+
+namespace nn {
+
+struct TrainConfig {
+    int64_t epochs = 10;
+    int64_t batch_size = 128;
+    std::string optimizer = "sgd";  // sgd | adam | adamw
+    float lr = 0.1f;
+    float momentum = 0.9f;          // SGD momentum
+    bool nesterov = false;
+    float weight_decay = 0.0f;
+    std::string schedule = "cosine";  // constant | step | cosine | warmup-linear | warmup-cosine
+    float warmup_fraction = 0.0f;     // of all steps, for the warm-up schedules
+    int64_t step_epochs = 0;          // step schedule: decay every this many epochs ...
+    float gamma = 0.1f;               // ... by this factor
+    float clip_grad_norm = 0.0f;      // 0: no clipping
+    uint64_t seed = 1;
+    int64_t eval_every = 0;           // steps between validation passes (0: at each epoch end)
+    int64_t max_steps = 0;            // stop early after this many steps (0: all epochs)
+    int64_t checkpoint_every = 0;     // steps between checkpoints (0: at each epoch end)
+    int keep_checkpoints = 1;         // how many step-numbered checkpoints to keep besides last
+    std::string out_dir;              // empty: write nothing
+    bool progress = true;             // progress line on stdout
+    bool eval_test = true;            // also evaluate the test set at each epoch end
+};
+
+struct EvalResult {
+    double loss = 0.0, accuracy = 0.0;
+    int64_t n = 0;
+};
+
+// Loss and accuracy of `model` (put in eval mode, restored afterwards) over a dataset.
+EvalResult evaluate(Module& model, const data::Dataset& ds, int64_t batch_size = 512);
+
+struct MetricsRow {
+    int64_t step = 0;
+    double epoch = 0, lr = 0, train_loss = 0, train_acc = 0, val_loss = NAN, val_acc = NAN, test_loss = NAN,
+           test_acc = NAN, seconds = 0, images_per_s = 0;
+};
+
+struct TrainResult {
+    std::vector<MetricsRow> history;
+    double best_val_acc = NAN;  // best validation accuracy seen, and the step it was reached at
+    int64_t best_step = -1;     // (the "early-stop iteration" of the lottery-ticket papers)
+    EvalResult final_val, final_test;
+    int64_t steps = 0;
+    double seconds = 0;
+};
+
+class Trainer {
+public:
+    Trainer(Module& model, TrainConfig cfg, const data::Dataset& train, const data::Dataset* val = nullptr,
+            const data::Dataset* test = nullptr);
+
+    // Runs from the current step to the end (all epochs, or max_steps).
+    TrainResult fit();
+
+    // Hooks. after_step runs right after every optimizer step (pruning enforces masks here);
+    // before_step runs before each step with the step number (snapshots like theta_k, AGP).
+    std::function<void(int64_t step)> before_step;
+    std::function<void(int64_t step)> after_step;
+    // Extra tensors and metadata for checkpoints (masks, pruning level), and their restore.
+    std::function<void(st::File&)> save_extra;
+    std::function<void(const st::File&)> load_extra;
+    std::map<std::string, std::string> metadata;  // written into every checkpoint (e.g. "arch")
+
+    // Full training state to a file (atomic) and back. load_state checks the model matches.
+    void save_state(const std::string& path) const;
+    void load_state(const std::string& path);
+    // Resumes from <out_dir>/last.safetensors if it exists; returns whether it did.
+    bool resume();
+
+    Optimizer& optimizer() { return *optimizer_; }
+    int64_t step() const { return step_; }
+    int64_t steps_per_epoch() const { return loader_.n_batches(); }
+    int64_t total_steps() const;
+    const TrainConfig& config() const { return cfg_; }
+
+private:
+    void apply_lr();
+    void write_metrics_row(const MetricsRow& row, bool header);
+    void truncate_metrics_after(int64_t step);
+    void checkpoint(bool epoch_end);
+
+    Module& model_;
+    TrainConfig cfg_;
+    const data::Dataset& train_;
+    const data::Dataset* val_;
+    const data::Dataset* test_;
+    data::DataLoader loader_;
+    std::unique_ptr<Optimizer> optimizer_;
+    LRSchedule schedule_;
+    int64_t step_ = 0;
+    // Running sums of the epoch in progress (saved so a resumed epoch reports the same numbers).
+    double epoch_loss_ = 0;
+    int64_t epoch_correct_ = 0, epoch_seen_ = 0;
+    double best_val_acc_ = NAN;
+    int64_t best_step_ = -1;
+};
+
+// Builds the optimizer named in the config over the model's parameters.
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& cfg, const std::vector<NamedTensor>& params);
+
+}  // namespace nn

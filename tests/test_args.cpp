@@ -1,0 +1,41 @@
+// The typed option table used by the CLI and the experiments.
+#include <catch2/catch.hpp>
+
+#include "experiments/args.hpp"
+#include "nn/check.hpp"
+
+TEST_CASE("args: typed options, defaults, changed values and errors", "[args]") {
+    int epochs = 10;
+    float lr = 0.1f;
+    bool verbose = false;
+    std::string model = "lenet300", file;
+    uint64_t seed = 1;
+    auto make = [&] {
+        experiments::Args a("prog", "summary");
+        a.add("epochs", &epochs, "epochs").add("lr", &lr, "lr").add("verbose", &verbose, "v");
+        a.add("model", &model, "model").add("seed", &seed, "seed").positional("file", &file, "input");
+        return a;
+    };
+    experiments::Args a = make();
+    REQUIRE(a.parse(std::vector<std::string>{"--epochs", "3", "--lr=0.5", "--verbose", "in.bin", "--model", "vgg"}));
+    REQUIRE(epochs == 3);
+    REQUIRE(lr == 0.5f);
+    REQUIRE(verbose);
+    REQUIRE(model == "vgg");
+    REQUIRE(file == "in.bin");
+    auto changed = a.changed();
+    REQUIRE(changed == std::vector<std::string>{"epochs=3", "lr=0.5", "verbose=true", "model=vgg"});
+    REQUIRE(a.help().find("--epochs") != std::string::npos);
+    REQUIRE(a.help().find("(default: 10)") != std::string::npos);
+
+    experiments::Args b = make();
+    REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--epoch", "3"}), Catch::Contains("unknown option --epoch"));
+    REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--epochs", "three"}), Catch::Contains("expects an integer"));
+    REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--lr", "1e"}), Catch::Contains("expects a number"));
+    REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--seed", "-1"}), Catch::Contains("non-negative"));
+    REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--epochs"}), Catch::Contains("needs a value"));
+    REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--verbose=maybe"}), Catch::Contains("true or false"));
+    REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--epochs", "99999999999"}), Catch::Contains("out of range"));
+    experiments::Args c = make();
+    REQUIRE_THROWS_WITH(c.parse(std::vector<std::string>{"x", "y"}), Catch::Contains("unexpected argument 'y'"));
+}
