@@ -45,9 +45,12 @@ test: build data
 test-slow: build data
 	@meson test -C $(BUILD) --suite slow --print-errorlogs
 
+# Runs the suite (finished experiments are skipped, a killed run continues), writes
+# runs/$(PROFILE)/report/index.{md,html}; the full profile's report is copied to experiments/results/.
 experiments: build data
-	@mkdir -p runs
-	$(BUILD)/secateurs train --model lenet300 --epochs 10 --threads $(THREADS) --out runs/lenet300
+	$(BUILD)/secateurs experiment all --profile $(PROFILE) --threads $(THREADS) --out runs
+	@if [ "$(PROFILE)" = full ]; then rm -rf experiments/results && cp -r runs/full/report experiments/results && \
+	    echo "report copied to experiments/results/"; fi
 
 bench: build data
 	$(BUILD)/bench --threads $(THREADS)

@@ -146,6 +146,13 @@ std::vector<std::string> Args::changed() const {
     return out;
 }
 
+std::vector<std::pair<std::string, std::string>> Args::values() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& o : options_)
+        if (!o.is_positional) out.emplace_back(o.name, text_of(o.ptr));
+    return out;
+}
+
 std::string Args::value(const std::string& name) const {
     for (auto& o : options_)
         if (o.name == name) return text_of(o.ptr);

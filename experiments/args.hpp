@@ -35,6 +35,8 @@ public:
     std::vector<std::string> changed() const;
     // Current value of an option as text.
     std::string value(const std::string& name) const;
+    // Every option's name and current value, in registration order.
+    std::vector<std::pair<std::string, std::string>> values() const;
 
 private:
     using Ptr = std::variant<int*, int64_t*, uint64_t*, float*, double*, bool*, std::string*>;

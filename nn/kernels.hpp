@@ -30,6 +30,8 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      int64_t B, int64_t IN, int64_t OUT);
 
 // ---- element-wise (ops_elementwise.cpp) ----
+// Name of the instruction set the SIMD kernels were compiled for (xsimd's default arch, e.g. "avx512bw").
+const char* simd_arch_name();
 void relu_forward(float* y, const float* x, int64_t n);
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n);  // uses the output
 void tanh_forward(float* y, const float* x, int64_t n);

@@ -48,6 +48,8 @@ constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
 }  // namespace
 
+const char* simd_arch_name() { return xsimd::default_arch::name(); }
+
 void relu_forward(float* y, const float* x, int64_t n) {
     map_unary(y, x, n, [](batch v) { return xsimd::max(v, batch(0.0f)); },
               [](float v) { return v > 0.0f ? v : 0.0f; });

@@ -1,0 +1,368 @@
+#include "experiments/harness.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "experiments/report.hpp"
+#include "nn/blas.hpp"
+#include "nn/check.hpp"
+#include "nn/checkpoint.hpp"
+#include "nn/io.hpp"
+#include "nn/json.hpp"
+#include "nn/kernels.hpp"
+#include "nn/models.hpp"
+#include "nn/rng.hpp"
+#include "nn/threads.hpp"
+
+#ifndef SECATEURS_SOURCE_DIR
+#define SECATEURS_SOURCE_DIR "."
+#endif
+#ifndef SECATEURS_BUILD_INFO
+#define SECATEURS_BUILD_INFO "unknown"
+#endif
+
+namespace experiments {
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::string hms(double s) {
+    if (!std::isfinite(s) || s < 0) return "?";
+    int64_t t = int64_t(s + 0.5);
+    char b[32];
+    if (t >= 3600) std::snprintf(b, sizeof b, "%lld:%02d:%02d", (long long)(t / 3600), int(t / 60 % 60), int(t % 60));
+    else std::snprintf(b, sizeof b, "%d:%02d", int(t / 60), int(t % 60));
+    return b;
+}
+
+std::string shell_line(const std::string& cmd) {
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return "";
+    char buf[256] = {};
+    std::string out;
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return out;
+}
+
+std::string hex64(uint64_t v) {
+    char b[20];
+    std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
+    return b;
+}
+
+// Exclusive advisory lock on a file, released on destruction (or when the process dies).
+class FileLock {
+public:
+    explicit FileLock(const std::string& path) {
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+        ENSURE(fd_ >= 0, path, ": cannot open lock file");
+        ::flock(fd_, LOCK_EX);
+    }
+    ~FileLock() {
+        ::flock(fd_, LOCK_UN);
+        ::close(fd_);
+    }
+
+private:
+    int fd_;
+};
+
+struct Prepared {
+    std::unique_ptr<Experiment> exp;
+    Context ctx;
+    std::string config_json;
+};
+
+Prepared prepare(const std::string& name, const RunOptions& opt, const std::vector<std::string>& flags) {
+    Prepared p;
+    p.exp = make_experiment(name);
+    Args args("secateurs experiment " + name, p.exp->title());
+    p.exp->configure(args, opt.profile);
+    ENSURE(args.parse(flags), "--help given");
+    std::vector<std::string> changed = args.changed();
+    std::string config = "default";
+    if (!changed.empty()) {
+        config.clear();
+        for (auto& c : changed) config += (config.empty() ? "" : ",") + c;
+        for (char& ch : config)
+            if (ch == '/' || ch == ' ') ch = '_';
+    }
+    p.ctx.profile = opt.profile;
+    p.ctx.threads = opt.threads;
+    p.ctx.root = nn::io::join(opt.out, profile_name(opt.profile));
+    p.ctx.run_dir = nn::io::join(nn::io::join(p.ctx.root, name), config);
+    p.config_json = "{";
+    bool first = true;
+    for (auto& c : args.values()) {
+        p.config_json += (first ? "" : ", ") + nn::json::quote(c.first) + ": " + nn::json::quote(c.second);
+        first = false;
+    }
+    p.config_json += "}";
+    return p;
+}
+
+std::string point_path(const Context& ctx, const Point& p) {
+    return nn::io::join(nn::io::join(ctx.run_dir, "points"), p.id + ".csv");
+}
+
+}  // namespace
+
+// ---- small types ----------------------------------------------------------------------------------
+
+Profile parse_profile(const std::string& name) {
+    if (name == "smoke") return Profile::Smoke;
+    if (name == "quick") return Profile::Quick;
+    if (name == "full") return Profile::Full;
+    RAISE("unknown profile '", name, "' (expected smoke, quick or full)");
+}
+
+std::string profile_name(Profile p) {
+    switch (p) {
+        case Profile::Smoke: return "smoke";
+        case Profile::Quick: return "quick";
+        case Profile::Full: return "full";
+    }
+    return "?";
+}
+
+const std::string& Point::at(const std::string& key) const {
+    auto it = params.find(key);
+    ENSURE(it != params.end(), "point ", id, " has no parameter '", key, "'");
+    return it->second;
+}
+
+double Point::num(const std::string& key) const { return std::stod(at(key)); }
+
+std::string verdict_from(int passed, int total) {
+    if (total > 0 && passed == total) return "holds";
+    if (passed > 0) return "holds partly";
+    return "does not hold here";
+}
+
+void parse_shard(const std::string& text, int& index, int& count) {
+    int k = 0, n = 0;
+    char extra = 0;
+    ENSURE(std::sscanf(text.c_str(), "%d/%d%c", &k, &n, &extra) == 2 && n >= 1 && k >= 1 && k <= n,
+           "--shard expects K/N with 1 <= K <= N, got '", text, "'");
+    index = k - 1;
+    count = n;
+}
+
+std::unique_ptr<Experiment> make_experiment(const std::string& name) {
+    std::string known;
+    for (auto& [n, factory] : experiment_registry()) {
+        if (n == name) return factory();
+        known += (known.empty() ? "" : ", ") + n;
+    }
+    RAISE("unknown experiment '", name, "' (known: ", known, ")");
+}
+
+// ---- progress ---------------------------------------------------------------------------------------
+
+void Progress::line(const std::string& detail) const {
+    double elapsed = now_s() - start;
+    double rate = done_cost > 0 ? done_cost / elapsed : 0;
+    double eta = rate > 0 ? (total_cost - done_cost) / rate : NAN;
+    std::printf("[%3.0f%% | %s elapsed | ETA %s] %s\n", total_cost > 0 ? 100.0 * done_cost / total_cost : 0.0,
+                hms(elapsed).c_str(), hms(eta).c_str(), detail.c_str());
+    std::fflush(stdout);
+}
+
+void Context::note(const std::string& what) const {
+    if (progress) progress->line(what);
+    else {
+        std::printf("%s\n", what.c_str());
+        std::fflush(stdout);
+    }
+}
+
+// ---- data and baselines -----------------------------------------------------------------------------
+
+const Context::ImageData& Context::fashion(int64_t n_val, uint64_t split_seed) {
+    static std::map<std::pair<int64_t, uint64_t>, std::unique_ptr<ImageData>> cache;
+    auto& slot = cache[{n_val, split_seed}];
+    if (!slot) {
+        slot = std::make_unique<ImageData>();
+        data::ImageDataset full = data::load_fashion_mnist("train");
+        auto [tr, va] = data::split_validation(full, n_val, split_seed);
+        slot->train = std::move(tr);
+        slot->val = std::move(va);
+        slot->test = data::load_fashion_mnist("test");
+    }
+    return *slot;
+}
+
+Context::Baseline Context::baseline(const std::string& model_spec, const nn::TrainConfig& cfg_in, int64_t n_val) {
+    nn::TrainConfig cfg = cfg_in;
+    std::string key = nn::str_cat(model_spec, "|", cfg.epochs, "|", cfg.batch_size, "|", cfg.optimizer, "|", cfg.lr, "|",
+                                  cfg.momentum, "|", cfg.nesterov, "|", cfg.weight_decay, "|", cfg.schedule, "|",
+                                  cfg.warmup_fraction, "|", cfg.step_epochs, "|", cfg.gamma, "|", cfg.clip_grad_norm, "|",
+                                  cfg.seed, "|", cfg.max_steps, "|", n_val, "|", threads);
+    std::string spec_dir = model_spec;
+    for (char& c : spec_dir)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+    std::string dir = nn::io::join(nn::io::join(nn::io::dirname(root), "cache"),
+                                   spec_dir + "-" + hex64(nn::hash64(key.data(), key.size())));
+    nn::io::make_dirs(dir);
+    FileLock lock(nn::io::join(dir, "lock"));
+    std::string model_path = nn::io::join(dir, "model.safetensors"), info_path = nn::io::join(dir, "info.json");
+    Baseline b;
+    b.path = model_path;
+    if (nn::io::exists(model_path) && nn::io::exists(info_path)) {
+        nn::json::Value info = nn::json::parse(nn::io::read_text(info_path), info_path);
+        b.test_acc = info.find("test_acc")->as_double();
+        b.val_acc = info.find("val_acc")->as_double();
+        b.seconds = info.find("seconds")->as_double();
+        return b;
+    }
+    note("training baseline " + model_spec + " (" + std::to_string(cfg.epochs) + " epochs) into " + dir);
+    const ImageData& d = fashion(n_val);
+    auto model = nn::make_model(model_spec, cfg.seed);
+    cfg.out_dir = dir;
+    nn::manual_seed(cfg.seed);
+    nn::Trainer trainer(*model, cfg, d.train, n_val > 0 ? &d.val : nullptr, &d.test);
+    trainer.metadata["arch"] = nn::ModelSpec::parse(model_spec).str();
+    if (trainer.resume()) note("resumed baseline at step " + std::to_string(trainer.step()));
+    nn::TrainResult r = trainer.fit();
+    nn::save_model(model_path, *model, trainer.metadata);
+    b.test_acc = r.final_test.accuracy;
+    b.val_acc = r.final_val.accuracy;
+    b.seconds = r.seconds;
+    nn::io::write_text_atomic(info_path, nn::str_cat("{\"model\": ", nn::json::quote(model_spec), ", \"test_acc\": ",
+                                                     fmt(b.test_acc, 17), ", \"val_acc\": ", fmt(n_val > 0 ? b.val_acc : 0, 17),
+                                                     ", \"seconds\": ", fmt(b.seconds, 6), "}\n"));
+    return b;
+}
+
+nn::TrainConfig Context::recipe(const std::string& model_spec, uint64_t seed) const {
+    std::string name = nn::ModelSpec::parse(model_spec).name;
+    nn::TrainConfig c;
+    c.seed = seed;
+    c.batch_size = 128;
+    c.lr = 0.05f;
+    c.momentum = 0.9f;
+    c.weight_decay = 5e-4f;
+    c.schedule = "cosine";
+    c.epochs = profile == Profile::Full ? 20 : 10;
+    if (profile == Profile::Smoke) {
+        c.epochs = 1;
+        c.max_steps = 30;
+    }
+    (void)name;  // per-model recipes join here as models are added
+    return c;
+}
+
+// ---- environment ------------------------------------------------------------------------------------
+
+std::string environment_json(int threads) {
+    static std::string data_hashes;
+    if (data_hashes.empty()) {
+        data_hashes = "{";
+        std::string dir = data::data_dir();
+        bool first = true;
+        std::error_code ec;
+        std::vector<std::string> files;
+        for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_regular_file()) files.push_back(it->path().string());
+        std::sort(files.begin(), files.end());
+        for (auto& f : files) {
+            auto bytes = nn::io::read_file(f);
+            data_hashes += (first ? "" : ", ") + nn::json::quote(f.substr(dir.size() + 1)) + ": \"" +
+                           hex64(nn::hash64(bytes.data(), bytes.size())) + "\"";
+            first = false;
+        }
+        data_hashes += "}";
+    }
+    std::string src = SECATEURS_SOURCE_DIR;
+    std::string git = shell_line("git -C '" + src + "' rev-parse HEAD 2>/dev/null");
+    std::string dirty = shell_line("git -C '" + src + "' status --porcelain --untracked-files=no 2>/dev/null | head -1");
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    return nn::str_cat("{\"git\": ", nn::json::quote(git.empty() ? "unknown" : git), ", \"dirty\": ",
+                       dirty.empty() ? "false" : "true", ", \"compiler\": ", nn::json::quote(__VERSION__),
+                       ", \"build\": ", nn::json::quote(SECATEURS_BUILD_INFO), ", \"simd\": ",
+                       nn::json::quote(nn::kernels::simd_arch_name()), ", \"openblas_core\": ",
+                       nn::json::quote(nn::blas_core_name()), ", \"openblas_threads\": 1, \"threads\": ", threads,
+                       ", \"host\": ", nn::json::quote(host), ", \"data_dir\": ", nn::json::quote(data::data_dir()),
+                       ", \"data\": ", data_hashes, "}");
+}
+
+// ---- running ----------------------------------------------------------------------------------------
+
+std::string run_experiment(const std::string& name, const RunOptions& opt, const std::vector<std::string>& flags,
+                           Progress* suite) {
+    nn::set_num_threads(opt.threads);
+    Prepared p = prepare(name, opt, flags);
+    Context& ctx = p.ctx;
+    Progress local;
+    local.start = now_s();
+    ctx.progress = suite ? suite : &local;
+    nn::io::make_dirs(nn::io::join(ctx.run_dir, "points"));
+    std::time_t t = std::time(nullptr);
+    char when[64];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    nn::io::write_text_atomic(
+        nn::io::join(ctx.run_dir, "run.json"),
+        nn::str_cat("{\"experiment\": ", nn::json::quote(name), ", \"profile\": ", nn::json::quote(profile_name(opt.profile)),
+                    ", \"started\": ", nn::json::quote(when), ", \"shard\": \"", opt.shard_index + 1, "/", opt.shard_count,
+                    "\", \"config\": ", p.config_json, ", \"environment\": ", environment_json(opt.threads), "}\n"));
+
+    std::vector<Point> points = p.exp->points(ctx);
+    if (!suite) {
+        for (size_t i = 0; i < points.size(); i++)
+            if (int(i % size_t(opt.shard_count)) == opt.shard_index) local.total_cost += points[i].cost;
+    }
+    size_t n_mine = 0, k = 0;
+    for (size_t i = 0; i < points.size(); i++) n_mine += int(i % size_t(opt.shard_count)) == opt.shard_index;
+    for (size_t i = 0; i < points.size(); i++) {
+        if (int(i % size_t(opt.shard_count)) != opt.shard_index) continue;
+        const Point& pt = points[i];
+        k++;
+        std::string path = point_path(ctx, pt);
+        if (nn::io::exists(path)) {
+            ctx.progress->done_cost += pt.cost;
+            continue;
+        }
+        ctx.progress->line(nn::str_cat(name, ": point ", k, "/", n_mine, " (", pt.id, ")"));
+        Table rows = p.exp->run_point(ctx, pt);
+        rows.write(path);
+        ctx.progress->done_cost += pt.cost;
+    }
+    if (opt.shard_count == 1 && opt.analyse) merge_experiment(name, opt, flags);
+    return ctx.run_dir;
+}
+
+void merge_experiment(const std::string& name, const RunOptions& opt, const std::vector<std::string>& flags) {
+    Prepared p = prepare(name, opt, flags);
+    Context& ctx = p.ctx;
+    std::vector<Point> points = p.exp->points(ctx);
+    Table all;
+    std::string missing;
+    for (auto& pt : points) {
+        std::string path = point_path(ctx, pt);
+        if (!nn::io::exists(path)) {
+            missing += (missing.empty() ? "" : ", ") + pt.id;
+            continue;
+        }
+        all.append(Table::read(path), path);
+    }
+    ENSURE(missing.empty(), name, ": cannot merge ", ctx.run_dir, ": points not finished yet: ", missing,
+           " (run the remaining shards first)");
+    all.write(nn::io::join(ctx.run_dir, "results.csv"));
+    Section s = p.exp->analyse(ctx, all);
+    s.experiment = name;
+    if (s.title.empty()) s.title = p.exp->title();
+    write_section(ctx.run_dir, s);
+}
+
+}  // namespace experiments
