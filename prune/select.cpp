@@ -135,6 +135,17 @@ UnitScores group_scores(const std::vector<Member>& members, const Reduce& reduce
     return u;
 }
 
+std::vector<uint8_t> unit_alive(const nn::Tensor& mask, const Grouping::Layout& layout) {
+    std::vector<uint8_t> alive(size_t(layout.n_groups), mask.defined() ? 0 : 1);
+    if (!mask.defined()) return alive;
+    nn::Tensor mk = mask.contiguous();
+    ENSURE(mk.numel() == layout.n_groups * layout.group_size, "unit_alive: mask of ", mk.numel(),
+           " elements for ", layout.n_groups, " units of ", layout.group_size);
+    for (int64_t i = 0; i < mk.numel(); i++)
+        if (mk.data()[i] != 0.0f) alive[size_t(layout.group_of(i))] = 1;
+    return alive;
+}
+
 UnitScores random_scores(const std::vector<Member>& members, nn::Rng& rng) {
     ENSURE(!members.empty(), "random scores: no tensors");
     const int64_t G = members[0].layout.n_groups;
@@ -142,10 +153,8 @@ UnitScores random_scores(const std::vector<Member>& members, nn::Rng& rng) {
     u.alive.assign(size_t(G), 0);
     for (auto& m : members) {
         ENSURE(m.layout.n_groups == G, "random scores: coupled tensors have ", G, " and ", m.layout.n_groups, " units");
-        nn::Tensor mk = m.mask.defined() ? m.mask.contiguous() : nn::Tensor();
-        int64_t n = m.layout.n_groups * m.layout.group_size;
-        for (int64_t i = 0; i < n; i++)
-            if (!mk.defined() || mk.data()[i] != 0.0f) u.alive[size_t(m.layout.group_of(i))] = 1;
+        std::vector<uint8_t> a = unit_alive(m.mask, m.layout);
+        for (int64_t g = 0; g < G; g++) u.alive[size_t(g)] |= a[size_t(g)];
     }
     u.score.resize(size_t(G));
     for (auto& s : u.score) s = double(rng.uniform());

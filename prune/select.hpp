@@ -91,6 +91,8 @@ struct Member {
 // Unit scores of a target; all members must have the same number of units (coupled units, e.g.
 // a head across q, k, v and out). Non-finite saliencies throw naming `what`.
 UnitScores group_scores(const std::vector<Member>& members, const Reduce& reduce, const std::string& what);
+// Survival of each unit of one tensor from its mask (undefined = all survive).
+std::vector<uint8_t> unit_alive(const nn::Tensor& mask, const Grouping::Layout& layout);
 // Random scores (uniform) for units, with survival from the members' masks.
 UnitScores random_scores(const std::vector<Member>& members, nn::Rng& rng);
 
