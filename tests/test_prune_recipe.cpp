@@ -3,7 +3,10 @@
 // offline gives the same masks as the library calls it stands for.
 #include "helpers.hpp"
 #include "nn/check.hpp"
+#include "nn/models.hpp"
+#include "nn/trainer.hpp"
 #include "prune/recipe.hpp"
+#include "prune/runner.hpp"
 
 using Catch::Contains;
 using prune::parse_recipe;
@@ -158,4 +161,62 @@ TEST_CASE("a recipe applied offline equals the library calls it stands for", "[p
     testing::require_equal(masks.find("fc1.weight")->to_vector(), g[0].to_vector(), "fc1");
     nn::Tensor m2 = prune::ln_structured(params[1].second, prune::Amount::fraction(0.5), 2, 0, g[1]);
     testing::require_equal(masks.find("fc2.weight")->to_vector(), m2.to_vector(), "fc2");
+}
+
+TEST_CASE("a recipe drives pruning during training: AGP, Taylor, SNIP, movement", "[prune][recipe][runner]") {
+    data::ImageDataset d;
+    d.images = testing::randn({128, 1, 28, 28}, 1);
+    d.labels = nn::argmax_rows(nn::matmul(d.images.reshape({128, 784}), testing::randn({784, 10}, 2)));
+    prune::Recipe r = parse_recipe(R"(
+[step gradual]
+params = fc1.weight
+method = magnitude
+amount = 0.75
+schedule = agp
+start = 2
+end = 10
+every = 2
+[step taylor]
+params = fc2.weight
+method = taylor
+granularity = rows
+amount = 0.25
+batches = 2
+batch_size = 16
+start = 4
+[step snip]
+params = fc3.weight
+method = snip
+amount = 0.5
+[step movement]
+params = fc2.bias
+method = movement
+amount = 3
+start = 6
+)",
+                                   "train.recipe");
+    auto net = nn::make_model("lenet300:hidden=16-8", 3);
+    nn::TrainConfig c;
+    c.epochs = 4;  // 4 steps per epoch: 16 steps
+    c.batch_size = 32;
+    c.lr = 0.05f;
+    c.progress = false;
+    nn::Trainer t(*net, c, d);
+    prune::RecipeRunner runner(r, *net, d, 1);
+    runner.attach(t);
+    t.fit();
+    prune::MaskSet& m = runner.masks();
+    REQUIRE(m.n_total({"fc1.weight"}) - m.n_kept({"fc1.weight"}) == prune::round_half_even(0.75 * 784 * 16));
+    REQUIRE(m.n_kept({"fc2.weight"}) == 6 * 16);  // fc2.weight is [8, 16]: 2 of 8 rows pruned
+    REQUIRE(m.n_kept({"fc3.weight"}) == 40);
+    REQUIRE(m.n_kept({"fc2.bias"}) == 5);
+    for (auto& [name, mask] : m.masks()) {
+        nn::Tensor w = net->parameter(name);
+        for (int64_t i = 0; i < w.numel(); i++)
+            if (mask.data()[i] == 0.0f) REQUIRE(w.data()[i] == 0.0f);
+    }
+    auto targets = runner.final_targets();
+    REQUIRE(targets.at("fc1.weight") == 0.75);
+    REQUIRE(targets.at("fc3.weight") == 0.5);
+    REQUIRE(targets.count("fc2.bias") == 0);  // a count has no fractional target
 }
