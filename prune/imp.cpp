@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "nn/check.hpp"
@@ -21,13 +22,22 @@ namespace {
 
 const char kCsvHeader[] = "level,density,total_density,test_acc,test_loss,best_val_acc,best_step,final_val_acc,steps,seconds";
 
-std::string csv_row(const ImpLevel& l) {
-    char buf[512];
-    // NOTE: %.17g so that a resumed run reads back exactly the numbers it wrote.
-    std::snprintf(buf, sizeof buf, "%" PRId64 ",%.17g,%.17g,%.17g,%.17g,%.17g,%" PRId64 ",%.17g,%" PRId64 ",%.3f", l.level,
-                  l.density, l.total_density, l.test_acc, l.test_loss, l.best_val_acc, l.best_step, l.final_val_acc,
-                  l.steps, l.seconds);
+// The shortest text that reads back as exactly `v` (a resumed run must see the numbers it wrote).
+std::string exact(double v) {
+    char buf[32];
+    for (int digits = 6; digits <= 17; digits++) {
+        std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
     return buf;
+}
+
+std::string csv_row(const ImpLevel& l) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f", l.seconds);
+    return std::to_string(l.level) + "," + exact(l.density) + "," + exact(l.total_density) + "," + exact(l.test_acc) +
+           "," + exact(l.test_loss) + "," + exact(l.best_val_acc) + "," + std::to_string(l.best_step) + "," +
+           exact(l.final_val_acc) + "," + std::to_string(l.steps) + "," + seconds;
 }
 
 ImpLevel parse_row(const std::string& line, const std::string& where) {

@@ -62,14 +62,17 @@ std::map<std::string, double> RecipeRunner::final_targets() const {
     std::map<std::string, double> out;
     auto params = model_.named_parameters();
     for (auto& st : steps_) {
-        if (st.spec.global || st.spec.amount.is_count()) continue;  // no per-layer target
         for (auto& name : st.params) {
-            double s = st.spec.amount.value();
-            for (auto& [glob, a] : st.spec.layer_amounts)
-                if (glob_match(glob, name) && !a.is_count()) {
-                    s = a.value();
+            // A layer's own amount (first matching glob) is its target; otherwise the step's amount,
+            // unless the step ranks globally. Counts have no fractional target.
+            const Amount* a = st.spec.global ? nullptr : &st.spec.amount;
+            for (auto& [glob, own] : st.spec.layer_amounts)
+                if (glob_match(glob, name)) {
+                    a = &own;
                     break;
                 }
+            if (!a || a->is_count()) continue;
+            double s = a->value();
             double before = out.count(name) ? out[name] : 0.0;
             // one-shot amounts are fractions of the survivors; iterative and AGP amounts are targets
             out[name] = st.schedule.kind == ScheduleKind::OneShot ? before + (1.0 - before) * s : std::max(before, s);
