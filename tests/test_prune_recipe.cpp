@@ -220,3 +220,34 @@ start = 6
     REQUIRE(targets.at("fc3.weight") == 0.5);
     REQUIRE(targets.count("fc2.bias") == 0);  // a count has no fractional target
 }
+
+TEST_CASE("recipe parser: mutated inputs give nn::Error or a recipe, never anything else", "[prune][recipe][bad-input]") {
+    // A cheap in-tree fuzz loop (a libFuzzer target can call parse_recipe the same way): random byte
+    // edits, deletions and duplicated lines of a valid recipe.
+    const std::string base = kFull;
+    nn::Rng rng(2024);
+    int parsed = 0, rejected = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        std::string s = base;
+        int edits = 1 + int(rng.below(4));
+        for (int e = 0; e < edits && !s.empty(); e++) {
+            size_t pos = size_t(rng.below(s.size()));
+            switch (rng.below(4)) {
+                case 0: s[pos] = char(rng.below(256)); break;
+                case 1: s.erase(pos, size_t(rng.below(8))); break;
+                case 2: s.insert(pos, s.substr(size_t(rng.below(s.size())), size_t(rng.below(20)))); break;
+                case 3: s.insert(pos, 1, "=[]#,*\n \t"[rng.below(9)]); break;
+            }
+        }
+        try {
+            prune::Recipe r = parse_recipe(s, "fuzz");
+            REQUIRE(!r.steps.empty());
+            parsed++;
+        } catch (const nn::Error& err) {
+            REQUIRE(std::string(err.what()).find("fuzz") != std::string::npos);
+            rejected++;
+        }
+    }
+    REQUIRE(parsed > 0);
+    REQUIRE(rejected > 0);
+}
