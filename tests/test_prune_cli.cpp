@@ -221,3 +221,44 @@ TEST_CASE("IMP: levels compound the rate, masks shrink, a killed run resumes bit
     std::filesystem::remove_all(dir);
     std::filesystem::remove_all(dir2);
 }
+
+TEST_CASE("IMP with rewinding to step k and with fine-tuning", "[prune][imp][rewind]") {
+    data::ImageDataset train = synthetic(128, 1), val = synthetic(32, 2), test = synthetic(32, 3);
+    std::string dir = "test-imp-rewind";
+    std::filesystem::remove_all(dir);
+    prune::ImpConfig cfg;
+    cfg.model = "lenet300:hidden=24-12";
+    cfg.levels = 1;
+    cfg.rate = 0.5;
+    cfg.rewind = "step:3";
+    cfg.train.epochs = 2;  // 4 steps per epoch
+    cfg.train.batch_size = 32;
+    cfg.train.progress = false;
+    cfg.progress = false;
+    cfg.out_dir = dir;
+    auto levels = prune::run_imp(cfg, train, val, test);
+    REQUIRE(levels.size() == 2);
+    nn::st::File thetak = nn::st::File::read(dir + "/theta_k.safetensors");
+    REQUIRE(thetak.metadata.at("step") == "3");
+    // theta_3 differs from theta_0: three steps were taken
+    nn::st::File theta0 = nn::st::File::read(dir + "/theta_0.safetensors");
+    REQUIRE(thetak.tensor("fc1.weight").to_vector() != theta0.tensor("fc1.weight").to_vector());
+    // level 1 trains from step 3 to the end: its metrics start after step 3
+    std::string metrics = nn::io::read_text(dir + "/level_01/metrics.csv");
+    REQUIRE(metrics.find("\n4,") != std::string::npos);
+    REQUIRE(metrics.find("\n3,") == std::string::npos);
+    REQUIRE(levels[1].steps == 8);
+    std::filesystem::remove_all(dir);
+    cfg.rewind = "step:99";
+    REQUIRE_THROWS_WITH(prune::run_imp(cfg, train, val, test), Catch::Contains("beyond the 8 steps"));
+    std::filesystem::remove_all(dir);
+    cfg.rewind = "none";
+    cfg.finetune_epochs = 1;
+    cfg.finetune_lr = 0.01f;
+    levels = prune::run_imp(cfg, train, val, test);
+    REQUIRE(levels[1].steps == 4);  // one fine-tuning epoch
+    std::filesystem::remove_all(dir);
+    cfg.rewind = "sometimes";
+    REQUIRE_THROWS_WITH(prune::run_imp(cfg, train, val, test), Catch::Contains("expected init, step:K or none"));
+    std::filesystem::remove_all(dir);
+}
