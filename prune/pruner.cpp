@@ -5,22 +5,6 @@
 
 namespace prune {
 
-Scorer parse_scorer(const std::string& text, const std::string& where) {
-    if (text == "magnitude") return Scorer::Magnitude;
-    if (text == "random") return Scorer::Random;
-    if (text == "saliency") return Scorer::Saliency;
-    RAISE(where, ": unknown scorer '", text, "' (expected magnitude, random or saliency)");
-}
-
-std::string scorer_name(Scorer s) {
-    switch (s) {
-        case Scorer::Magnitude: return "magnitude";
-        case Scorer::Random: return "random";
-        case Scorer::Saliency: return "saliency";
-    }
-    return "?";
-}
-
 namespace {
 
 const nn::Tensor& lookup(const std::vector<nn::NamedTensor>& params, const std::string& name) {

@@ -20,8 +20,6 @@ enum class Scorer {
     Random,     // uniform random unit scores (PyTorch's random_unstructured / random_structured)
     Saliency,   // element scores given by the caller (scorers.hpp: Taylor |w*g|, SNIP, movement)
 };
-Scorer parse_scorer(const std::string& text, const std::string& where);
-std::string scorer_name(Scorer s);
 
 struct PruneSpec {
     Scorer scorer = Scorer::Magnitude;

@@ -30,17 +30,6 @@ std::vector<int64_t> alive_indices(const UnitScores& u) {
 
 }  // namespace
 
-std::string Grouping::str() const {
-    switch (kind) {
-        case Kind::Element: return "element";
-        case Kind::Slices:
-            return n_blocks ? "heads=" + std::to_string(n_blocks) + ",dim=" + std::to_string(dim) : "dim=" + std::to_string(dim);
-        case Kind::Kernels: return "kernels";
-        case Kind::Tensor: return "tensor";
-    }
-    return "?";
-}
-
 Grouping::Layout Grouping::layout(const nn::Shape& shape, const std::string& what) const {
     Layout l;
     l.kind = kind;

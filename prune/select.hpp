@@ -42,7 +42,6 @@ struct Grouping {
     static Grouping kernels() { return {Kind::Kernels, 0, 0}; }
     static Grouping tensor() { return {Kind::Tensor, 0, 0}; }
     bool structured() const { return kind != Kind::Element; }
-    std::string str() const;  // "element", "dim=1", "heads=8,dim=0", "kernels", "tensor"
 
     // Resolved against a shape. group_of(flat index) is the unit of an element.
     struct Layout {
