@@ -12,6 +12,9 @@ using Argv = std::vector<std::string>;
 int cmd_train(const Argv& args);
 int cmd_eval(const Argv& args);
 int cmd_info(const Argv& args);
+int cmd_prune(const Argv& args);
+int cmd_summary(const Argv& args);
+int cmd_imp(const Argv& args);
 int cmd_experiment(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.

@@ -1,6 +1,7 @@
 // secateurs train / eval: train a zoo model on Fashion-MNIST with a held-out validation split, and
 // evaluate any checkpoint whose metadata names its architecture.
 #include <cstdio>
+#include <memory>
 
 #include "data/dataset.hpp"
 #include "experiments/args.hpp"
@@ -11,6 +12,9 @@
 #include "nn/models.hpp"
 #include "nn/threads.hpp"
 #include "nn/trainer.hpp"
+#include "prune/recipe.hpp"
+#include "prune/report.hpp"
+#include "prune/runner.hpp"
 
 namespace experiments {
 
@@ -24,6 +28,7 @@ int cmd_train(const Argv& argv) {
     int threads = 1;
     int64_t n_val = 5000;
     bool resume = false;
+    std::string recipe;
     Args args("secateurs train", "Train a model on Fashion-MNIST. Writes metrics.csv, last.safetensors (full training\n"
                                  "state, for --resume), best.safetensors (best validation accuracy) and model.safetensors\n"
                                  "(final weights) into --out.");
@@ -47,7 +52,8 @@ int cmd_train(const Argv& argv) {
         .add("seed", &cfg.seed, "seed for initialisation, data order and dropout")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("out", &cfg.out_dir, "output directory (empty: write nothing)")
-        .add("resume", &resume, "continue from <out>/last.safetensors if present");
+        .add("resume", &resume, "continue from <out>/last.safetensors if present")
+        .add("recipe", &recipe, "prune during training as this recipe says (see README: recipes)");
     if (!args.parse(argv)) return 0;
     apply_threads(threads);
 
@@ -61,13 +67,27 @@ int cmd_train(const Argv& argv) {
                 (long long)val.size(), (long long)test.size(), nn::num_threads());
     nn::Trainer trainer(*net, cfg, train, n_val > 0 ? &val : nullptr, &test);
     trainer.metadata["arch"] = nn::ModelSpec::parse(model).str();
+    std::unique_ptr<prune::RecipeRunner> pruning;
+    if (!recipe.empty()) {
+        pruning = std::make_unique<prune::RecipeRunner>(prune::load_recipe(recipe), *net, train, cfg.seed);
+        pruning->attach(trainer);
+    }
     if (resume && trainer.resume()) std::printf("resumed at step %lld\n", (long long)trainer.step());
     nn::TrainResult r = trainer.fit();
+    if (pruning) {
+        prune::Report rep = prune::make_report(net->named_parameters(), pruning->masks(), pruning->final_targets());
+        std::printf("%s", prune::format_report(rep).c_str());
+        if (!cfg.out_dir.empty()) nn::io::write_text_atomic(nn::io::join(cfg.out_dir, "sparsity.csv"), prune::report_csv(rep));
+    }
     std::printf("test accuracy %.2f%% (loss %.4f) after %lld steps in %.1f s\n", 100.0 * r.final_test.accuracy,
                 r.final_test.loss, (long long)r.steps, r.seconds);
     if (!cfg.out_dir.empty()) {
         std::string path = nn::io::join(cfg.out_dir, "model.safetensors");
-        nn::save_model(path, *net, trainer.metadata);
+        nn::st::File f;
+        f.metadata = trainer.metadata;
+        nn::put_module(f, *net);
+        if (pruning) pruning->masks().put(f);  // as <name>_mask
+        f.write(path);
         std::printf("wrote %s\n", path.c_str());
     }
     return 0;

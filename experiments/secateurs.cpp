@@ -20,6 +20,9 @@ const Command kCommands[] = {
     {"train", "train a model on Fashion-MNIST", experiments::cmd_train},
     {"eval", "evaluate a checkpoint on the test set", experiments::cmd_eval},
     {"info", "list the tensors, dtypes, shapes and metadata of a safetensors file", experiments::cmd_info},
+    {"prune", "prune the tensors of any safetensors file (torch.nn.utils.prune semantics)", experiments::cmd_prune},
+    {"summary", "per-layer sparsity table of a safetensors file (mask-aware)", experiments::cmd_summary},
+    {"imp", "iterative magnitude pruning / lottery tickets on Fashion-MNIST", experiments::cmd_imp},
     {"experiment", "run, shard, merge and report the experiments (secateurs experiment --help)", experiments::cmd_experiment},
 };
 

@@ -111,6 +111,8 @@ Trainer::Trainer(Module& model, TrainConfig cfg, const data::Dataset& train, con
       loader_(train, cfg_.batch_size, true, cfg_.seed) {
     ENSURE(cfg_.epochs > 0 || cfg_.max_steps > 0, "training needs epochs > 0 or max_steps > 0");
     ENSURE(train.size() > 0, "the training set is empty");
+    ENSURE(cfg_.start_step >= 0, "start_step must be >= 0, got ", cfg_.start_step);
+    step_ = cfg_.start_step;
     optimizer_ = make_optimizer(cfg_, model_.named_parameters());
     schedule_.kind = LRSchedule::parse(cfg_.schedule);
     schedule_.total_steps = total_steps();
@@ -185,7 +187,7 @@ TrainResult Trainer::fit() {
         }
     };
 
-    if (!cfg_.out_dir.empty() && step_ == 0) write_metrics_row(MetricsRow{}, true);
+    if (!cfg_.out_dir.empty() && step_ == cfg_.start_step) write_metrics_row(MetricsRow{}, true);
 
     while (step_ < total) {
         int64_t epoch = step_ / spe, b = step_ % spe;
@@ -205,6 +207,7 @@ TrainResult Trainer::fit() {
                "); stopping", where, ". Try a lower learning rate.");
         optimizer_->zero_grad();
         loss.backward();
+        if (after_backward) after_backward(step_);
         std::string bad;
         double norm_sq = grad_norm_sq(params, bad);
         ENSURE(bad.empty(), "non-finite gradient in '", bad, "' at step ", step_, " (epoch ", epoch, "); stopping",

@@ -36,6 +36,8 @@ struct TrainConfig {
     uint64_t seed = 1;
     int64_t eval_every = 0;           // steps between validation passes (0: at each epoch end)
     int64_t max_steps = 0;            // stop early after this many steps (0: all epochs)
+    int64_t start_step = 0;           // begin here, as if this many steps were taken (data order and
+                                      // LR schedule continue from it: rewinding to step k)
     int64_t checkpoint_every = 0;     // steps between checkpoints (0: at each epoch end)
     int keep_checkpoints = 1;         // how many step-numbered checkpoints to keep besides last
     std::string out_dir;              // empty: write nothing
@@ -75,8 +77,11 @@ public:
     TrainResult fit();
 
     // Hooks. after_step runs right after every optimizer step (pruning enforces masks here);
-    // before_step runs before each step with the step number (snapshots like theta_k, AGP).
+    // before_step runs before each step with the step number (snapshots like theta_k, AGP);
+    // after_backward runs once the step's gradients exist, before clipping and the optimizer step
+    // (pruning masks gradients here so that clipping sees only live weights).
     std::function<void(int64_t step)> before_step;
+    std::function<void(int64_t step)> after_backward;
     std::function<void(int64_t step)> after_step;
     // Extra tensors and metadata for checkpoints (masks, pruning level), and their restore.
     std::function<void(st::File&)> save_extra;
