@@ -69,6 +69,21 @@ void (*g_before_rename)(const std::string&) = nullptr;
 
 std::string temp_name(const std::string& path) { return path + ".tmp-" + std::to_string(::getpid()); }
 
+// Writes all n bytes (retrying short writes, which is how a nearly full disk first shows); returns 0
+// or the errno of the failure, with `done` the bytes written.
+int write_all(int fd, const void* data, size_t n, size_t& done) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    done = 0;
+    while (done < n) {
+        ssize_t w = ::write(fd, p + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return errno;
+        if (w == 0) return EIO;
+        done += size_t(w);
+    }
+    return 0;
+}
+
 void fsync_dir_of(const std::string& path) {
     int dfd = ::open(dirname(path).c_str(), O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
@@ -85,19 +100,13 @@ void write_file_atomic(const std::string& path, const void* data, size_t n) {
     std::string tmp = temp_name(path);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ENSURE(fd >= 0, path, ": cannot create temporary file ", tmp, ": ", std::strerror(errno));
-    const auto* p = static_cast<const uint8_t*>(data);
     size_t done = 0;
-    while (done < n) {
-        ssize_t w = ::write(fd, p + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            RAISE(path, ": write failed after ", done, " of ", n, " bytes: ", std::strerror(err),
-                  " (the previous version of the file, if any, is untouched)");
-        }
-        done += size_t(w);
+    int err = write_all(fd, data, n, done);
+    if (err != 0) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        RAISE(path, ": write failed after ", done, " of ", n, " bytes: ", std::strerror(err),
+              " (the previous version of the file, if any, is untouched)");
     }
     if (::fsync(fd) != 0 || ::close(fd) != 0) {
         int err = errno;
@@ -184,20 +193,22 @@ void check_writable_dir(const std::string& dir, uint64_t bytes_needed) {
     int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ENSURE(fd >= 0, dir, ": output directory is not writable: ", std::strerror(errno));
     char block[4096] = {};
-    bool ok = ::write(fd, block, sizeof block) == ssize_t(sizeof block) && ::fsync(fd) == 0;
-    int err = ok ? 0 : errno;
+    size_t done = 0;
+    int err = write_all(fd, block, sizeof block, done);
+    if (err == 0 && ::fsync(fd) != 0) err = errno;
+    bool ok = err == 0;
     // posix_fallocate returns the error instead of setting errno.
     int reserve_err = ok && bytes_needed > 0 ? ::posix_fallocate(fd, 0, off_t(bytes_needed)) : 0;
     ::close(fd);
     ::unlink(probe.c_str());
     ENSURE(ok, dir, ": cannot write to output directory (disk full?): ", std::strerror(err));
-    ENSURE(reserve_err == 0, dir, ": cannot reserve ", bytes_needed, " bytes for a checkpoint in the output directory: ",
-           std::strerror(reserve_err), " (free some space, or choose another --out)");
+    ENSURE(reserve_err == 0, dir, ": cannot reserve the ", bytes_needed, " bytes this run needs in the output directory: ",
+           std::strerror(reserve_err), " (free some space, or choose another output directory)");
     struct statvfs vfs{};
     if (bytes_needed > 0 && ::statvfs(dir.c_str(), &vfs) == 0) {
         uint64_t avail = uint64_t(vfs.f_bavail) * uint64_t(vfs.f_frsize);
         ENSURE(avail >= bytes_needed, dir, ": output directory has ", avail, " bytes free but this run needs about ",
-               bytes_needed, " (free some space, or choose another --out)");
+               bytes_needed, " (free some space, or choose another output directory)");
     }
 }
 
