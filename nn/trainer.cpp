@@ -488,6 +488,10 @@ void Trainer::load_state(const st::File& f, const std::string& path) {
     best_val_acc_ = meta_double(f, "trainer.best_val_acc", path);
     best_step_ = meta_i64(f, "trainer.best_step", path);
     op_rng().set_state(state);
+    auto threads = f.metadata.find("trainer.threads");
+    if (threads != f.metadata.end() && threads->second != std::to_string(num_threads()))
+        std::fprintf(stderr, "note: %s was written with %s thread(s), this run uses %d: the result will not be "
+                     "bit-identical to an uninterrupted run\n", path.c_str(), threads->second.c_str(), num_threads());
     if (load_extra) load_extra(f);
     last_checkpoint_step_ = step_;
     apply_lr();

@@ -82,7 +82,8 @@ public:
     // before_step runs before each step with the step number (snapshots like theta_k, AGP).
     std::function<void(int64_t step)> before_step;
     std::function<void(int64_t step)> after_step;
-    // Extra tensors and metadata for checkpoints (masks, pruning level), and their restore.
+    // Extra tensors and metadata for checkpoints (masks, pruning level), and their restore. save_extra
+    // must only add to the file: it is also called once when fit() starts, to size a checkpoint.
     std::function<void(st::File&)> save_extra;
     std::function<void(const st::File&)> load_extra;
     std::map<std::string, std::string> metadata;  // written into every checkpoint (e.g. "arch")

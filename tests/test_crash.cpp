@@ -1,7 +1,8 @@
 // Kill -9 tests: `secateurs train` runs as a subprocess and is killed (by its own fault injection at
 // chosen instants, and from outside at whatever instant the poll lands on), resumed with --resume,
 // and must end with files byte-identical to an uninterrupted run with the same seed and threads:
-// final weights, the full training state, the best checkpoint, and the metrics rows.
+// final weights, the full training state, the best checkpoint, and the metrics rows. Also the
+// command line's own failure path for an unusable output directory.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -183,4 +184,37 @@ TEST_CASE("crash: kill -9 from outside at whatever instant, then resume", "[trai
     REQUIRE(testing::run(argv, log).ok());
     require_same_run(ref, dir);
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("cli: an unwritable or full output directory fails before training, in one line", "[cli][bad-input]") {
+    std::string log = "test-cli-outdir.log";
+    auto train = [&](const std::string& out) {
+        return std::vector<std::string>{testing::secateurs_bin(), "train", "--train-subset", "500", "--val", "100",
+                                        "--epochs", "1", "--out", out};
+    };
+    auto last_line = [&] {
+        std::string text = nn::io::read_text(log), line;
+        size_t end = text.find_last_not_of('\n');
+        size_t start = text.rfind('\n', end);
+        return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+    };
+    SECTION("a directory that cannot be created") {
+        std::remove(log.c_str());
+        testing::ExitStatus s = testing::run(train("/proc/secateurs-no-such-dir/run"), log);
+        REQUIRE(s.code == 1);
+        REQUIRE_THAT(last_line(), Catch::StartsWith("secateurs train: error: /proc/secateurs-no-such-dir: cannot create directory"));
+    }
+    SECTION("a disk too full for the checkpoints (file-size limit)") {
+        std::string dir = fresh_dir("test-cli-full");
+        std::remove(log.c_str());
+        testing::ExitStatus s = testing::run(train(dir), log, [] {
+            rlimit r{1 << 20, 1 << 20};  // 1 MiB per file: the probe passes, the checkpoint reservation fails
+            ::setrlimit(RLIMIT_FSIZE, &r);
+        });
+        REQUIRE(s.code == 1);  // an error, not death by SIGXFSZ
+        REQUIRE_THAT(last_line(), Catch::StartsWith("secateurs train: error: " + dir + ": cannot reserve the ") &&
+                                      Catch::Contains("File too large"));
+        REQUIRE(nn::io::list_dir(dir).empty());
+        std::filesystem::remove_all(dir);
+    }
 }
