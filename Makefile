@@ -81,7 +81,7 @@ fuzz: setup-fuzz
 	done
 	@for t in $(FUZZ_TARGETS); do \
 	    printf '%-12s %s executions, %s corpus inputs\n' $$t \
-	        "$$(awk -F': *' '/stat::number_of_executed_units/ {print $$2}' $(FUZZ_BUILD)/fuzz-$$t.log)" \
+	        "$$(awk '/stat::number_of_executed_units/ {print $$2}' $(FUZZ_BUILD)/fuzz-$$t.log)" \
 	        "$$(ls $(FUZZ_BUILD)/corpus/$$t | wc -l)"; \
 	done
 
