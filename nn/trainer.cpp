@@ -77,10 +77,17 @@ std::string fmt_float(float v) {
     return buf;
 }
 
+// NOTE: element by element, not through sum_squares: squares of large finite weights overflow float.
+bool all_finite(const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!std::isfinite(x[i])) return false;
+    return true;
+}
+
 // The first parameter holding a NaN or infinity, or empty.
 std::string first_non_finite(const std::vector<NamedTensor>& params) {
     for (auto& [name, p] : params)
-        if (!std::isfinite(kernels::sum_squares(p.data(), p.numel()))) return name;
+        if (!all_finite(p.data(), p.numel())) return name;
     return "";
 }
 
@@ -90,7 +97,7 @@ std::string diagnose_non_finite_loss(const std::vector<NamedTensor>& params, con
     std::string bad = first_non_finite(params);
     if (!bad.empty()) return "parameter '" + bad + "' holds non-finite values";
     Tensor xc = x.contiguous();
-    if (!std::isfinite(kernels::sum_squares(xc.data(), xc.numel()))) return "the input batch holds non-finite values";
+    if (!all_finite(xc.data(), xc.numel())) return "the input batch holds non-finite values";
     std::string largest;
     float max_abs = -1.0f;
     for (auto& [name, p] : params) {
@@ -112,7 +119,7 @@ double grad_norm_sq(const std::vector<NamedTensor>& params, std::string& bad) {
         Tensor g = p.grad();
         if (!g.defined()) continue;
         double s = kernels::sum_squares(g.data(), g.numel());
-        if (!std::isfinite(s) && bad.empty()) bad = name;
+        if (!std::isfinite(s) && bad.empty() && !all_finite(g.data(), g.numel())) bad = name;
         total += s;
     }
     return total;

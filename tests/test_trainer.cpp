@@ -222,8 +222,11 @@ TEST_CASE("a non-finite loss stops training with the step named", "[trainer][bad
     c.lr = 1e30f;
     c.schedule = "constant";
     nn::Trainer t(*net, c, d);
-    REQUIRE_THROWS_WITH(t.fit(), Catch::Contains("non-finite") && Catch::Contains("at step") &&
-                                     Catch::Contains("fc"));  // names a layer of the model
+    // The weights are huge but finite (their squares would overflow float: the check must not say
+    // they are non-finite); the message names the layer holding the largest one.
+    REQUIRE_THROWS_WITH(t.fit(), Catch::Contains("non-finite loss") && Catch::Contains("at step 1 (epoch 0)") &&
+                                     Catch::Contains("parameters are finite; the largest weight is in 'fc") &&
+                                     Catch::Contains("so activations overflowed"));
 }
 
 TEST_CASE("checkpoints: the newest K step files are kept and last names the newest", "[trainer][checkpoint]") {
