@@ -189,7 +189,7 @@ void make_dirs(const std::string& path) {
 
 void check_writable_dir(const std::string& dir, uint64_t bytes_needed) {
     make_dirs(dir);
-    std::string probe = join(dir, ".write-probe-" + std::to_string(::getpid()));
+    std::string probe = temp_name(join(dir, ".write-probe"));  // removed by remove_stale_temp_files if we die
     int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ENSURE(fd >= 0, dir, ": output directory is not writable: ", std::strerror(errno));
     char block[4096] = {};
