@@ -77,16 +77,23 @@ std::string fresh_dir(const std::string& name) {
     return name;
 }
 
-// The uninterrupted run, made once per thread count and test process.
+// The uninterrupted run, made once per thread count and test process, removed when the process ends.
 std::string reference_run(int threads) {
-    static std::set<int> done;
-    std::string ref = "test-crash-ref-t" + std::to_string(threads);
-    if (done.insert(threads).second) {
+    struct Made {
+        std::set<int> threads;
+        ~Made() {
+            for (int t : threads) std::filesystem::remove_all("test-crash-ref-t" + std::to_string(t));
+        }
+    };
+    static Made made;
+    std::string ref = "test-crash-ref-t" + std::to_string(threads), log = ref + ".log";
+    if (made.threads.insert(threads).second) {
         fresh_dir(ref);
-        std::remove((ref + ".log").c_str());
-        testing::ExitStatus s = testing::run(train_command(ref, threads), ref + ".log");
-        INFO("log: " << ref << ".log");
+        std::remove(log.c_str());
+        testing::ExitStatus s = testing::run(train_command(ref, threads), log);
+        INFO("log: " << log);
         REQUIRE(s.ok());
+        std::remove(log.c_str());
     }
     return ref;
 }
@@ -133,6 +140,7 @@ TEST_CASE("crash: killed at chosen instants, a resumed training run is bit-ident
     REQUIRE(testing::run(argv, log).ok());
     require_same_run(ref, dir);
     std::filesystem::remove_all(dir);
+    std::remove(log.c_str());  // kept when the test fails
 }
 
 TEST_CASE("crash: the generic kill-and-resume protocol with two threads", "[trainer][crash]") {
@@ -142,6 +150,7 @@ TEST_CASE("crash: the generic kill-and-resume protocol with two threads", "[trai
     testing::run_killed_and_resumed(train_command(dir, 2), {"8", "28:write", "60"}, log);
     require_same_run(ref, dir);
     std::filesystem::remove_all(dir);
+    std::remove(log.c_str());
 }
 
 TEST_CASE("crash: kill -9 from outside at whatever instant, then resume", "[trainer][crash]") {
@@ -184,6 +193,7 @@ TEST_CASE("crash: kill -9 from outside at whatever instant, then resume", "[trai
     REQUIRE(testing::run(argv, log).ok());
     require_same_run(ref, dir);
     std::filesystem::remove_all(dir);
+    std::remove(log.c_str());  // kept when the test fails
 }
 
 TEST_CASE("cli: an unwritable or full output directory fails before training, in one line", "[cli][bad-input]") {
@@ -217,4 +227,5 @@ TEST_CASE("cli: an unwritable or full output directory fails before training, in
         REQUIRE(nn::io::list_dir(dir).empty());
         std::filesystem::remove_all(dir);
     }
+    std::remove(log.c_str());
 }
