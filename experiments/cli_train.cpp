@@ -16,6 +16,19 @@ namespace experiments {
 
 void apply_threads(int threads) { nn::set_num_threads(threads); }
 
+data::Augment default_augment(const std::string& model_spec, const std::string& mode, int crop_padding) {
+    ENSURE(mode == "auto" || mode == "on" || mode == "off", "--augment must be auto, on or off, got '", mode, "'");
+    ENSURE(crop_padding >= 0 && crop_padding < 28, "--crop-padding must be in 0..27, got ", crop_padding);
+    std::string name = nn::ModelSpec::parse(model_spec).name;
+    bool on = mode == "on" || (mode == "auto" && (name == "vgg" || name == "resnet20"));
+    data::Augment a;
+    if (on) {
+        a.crop_padding = crop_padding;
+        a.hflip = true;
+    }
+    return a;
+}
+
 int cmd_train(const Argv& argv) {
     std::string model = "lenet300";
     nn::TrainConfig cfg;
@@ -24,6 +37,8 @@ int cmd_train(const Argv& argv) {
     int threads = 1;
     int64_t n_val = 5000;
     bool resume = false;
+    std::string augment = "auto";
+    int crop_padding = 2;
     Args args("secateurs train", "Train a model on Fashion-MNIST. Writes metrics.csv, last.safetensors (full training\n"
                                  "state, for --resume), best.safetensors (best validation accuracy) and model.safetensors\n"
                                  "(final weights) into --out.");
@@ -44,21 +59,29 @@ int cmd_train(const Argv& argv) {
         .add("eval-every", &cfg.eval_every, "steps between validation passes (0: each epoch)")
         .add("max-steps", &cfg.max_steps, "stop after this many steps (0: all epochs)")
         .add("checkpoint-every", &cfg.checkpoint_every, "steps between checkpoints (0: each epoch)")
+        .add("augment", &augment, "training augmentation (random crop with padding + horizontal flip): auto (on "
+                                  "for vgg and resnet20, off for the others), on or off")
+        .add("crop-padding", &crop_padding, "zero padding of the random crop, in pixels (with --augment)")
+        .add("flush-denormals", &cfg.flush_denormals, "flush denormal floats to zero while training (FTZ/DAZ)")
         .add("seed", &cfg.seed, "seed for initialisation, data order and dropout")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("out", &cfg.out_dir, "output directory (empty: write nothing)")
         .add("resume", &resume, "continue from <out>/last.safetensors if present");
     if (!args.parse(argv)) return 0;
     apply_threads(threads);
+    data::Augment aug = default_augment(model, augment, crop_padding);
 
     data::ImageDataset full = data::load_fashion_mnist("train");
     data::ImageDataset test = data::load_fashion_mnist("test");
     auto [train, val] = data::split_validation(full, n_val, cfg.seed);
+    train.augment = aug;
     nn::manual_seed(cfg.seed);
     auto net = nn::make_model(model, cfg.seed);
-    std::printf("model %s: %lld parameters; train %lld, val %lld, test %lld examples; %d thread(s)\n",
+    std::printf("model %s: %lld parameters; train %lld, val %lld, test %lld examples; augmentation %s; %d thread(s)\n",
                 nn::ModelSpec::parse(model).str().c_str(), (long long)net->num_parameters(), (long long)train.size(),
-                (long long)val.size(), (long long)test.size(), nn::num_threads());
+                (long long)val.size(), (long long)test.size(),
+                aug.enabled() ? ("crop (padding " + std::to_string(aug.crop_padding) + ") + flip").c_str() : "off",
+                nn::num_threads());
     nn::Trainer trainer(*net, cfg, train, n_val > 0 ? &val : nullptr, &test);
     trainer.metadata["arch"] = nn::ModelSpec::parse(model).str();
     if (resume && trainer.resume()) std::printf("resumed at step %lld\n", (long long)trainer.step());
