@@ -1,5 +1,7 @@
 #include "nn/conv.hpp"
 
+#include <cmath>
+
 #include "nn/check.hpp"
 #include "nn/init.hpp"
 
@@ -26,11 +28,37 @@ BatchNorm2d::BatchNorm2d(int64_t n, float eps_, float momentum_)
 
 bool is_relu(const Module& m) { return m.type_name() == "ReLU" && m.children().empty(); }
 
+Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu) {
+    if (bn.training() || any_requires_grad({&x, &conv.weight, &conv.bias, &bn.weight, &bn.bias})) {
+        Tensor h = conv.forward(x);
+        return relu ? bn.forward_relu(h) : bn.forward(h);
+    }
+    // y = (conv(x) + b - mean) * gamma / sqrt(var + eps) + beta = conv(x) * scale + shift
+    const int64_t C = bn.num_features;
+    Tensor scale = Tensor::empty({C}), shift = Tensor::empty({C});
+    const float *g = bn.weight.data(), *beta = bn.bias.data(), *rm = bn.running_mean.data(), *rv = bn.running_var.data();
+    for (int64_t c = 0; c < C; c++) {
+        float s = g[c] / std::sqrt(rv[c] + bn.eps);
+        float b = conv.bias.defined() ? conv.bias.data()[c] : 0.0f;
+        scale.data()[c] = s;
+        shift.data()[c] = beta[c] + (b - rm[c]) * s;
+    }
+    return conv2d_affine(x, conv.weight, scale, shift, conv.stride, conv.padding, relu);
+}
+
 Tensor forward_fused(const Sequential& seq, const Tensor& x) {
     Tensor h = x;
     const size_t n = seq.size();
     for (size_t i = 0; i < n; i++) {
         Module& m = seq.at(i);
+        if (auto* c = dynamic_cast<Conv2d*>(&m); c && i + 1 < n) {
+            if (auto* bn = dynamic_cast<BatchNorm2d*>(&seq.at(i + 1))) {
+                bool relu = i + 2 < n && is_relu(seq.at(i + 2));
+                h = conv_bn(*c, *bn, h, relu);
+                i += relu ? 2 : 1;
+                continue;
+            }
+        }
         bool next_relu = i + 1 < n && is_relu(seq.at(i + 1));
         if (next_relu) {
             if (auto* c = dynamic_cast<Conv2d*>(&m)) {

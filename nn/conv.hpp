@@ -64,8 +64,14 @@ private:
     }
 };
 
-// Calls the children of `seq` in order, except that a Conv2d or BatchNorm2d directly followed by a
-// ReLU module runs as one fused op (same values and gradients, one pass fewer over memory).
+// bn(conv(x)), then ReLU when relu. In eval mode with no gradient needed (evaluation, benchmarks) the
+// BatchNorm is folded into the convolution's output pass (conv2d_affine); otherwise the two ops run
+// with the ReLU fused into the BatchNorm. Same values either way, up to rounding.
+Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu);
+
+// Calls the children of `seq` in order, except that Conv2d + BatchNorm2d (+ ReLU) runs as conv_bn,
+// and a Conv2d or BatchNorm2d directly followed by a ReLU module runs as one fused op (same values
+// and gradients, fewer passes over memory).
 Tensor forward_fused(const Sequential& seq, const Tensor& x);
 
 // True when `m` is the parameter-free ReLU module made by nn::ReLU().

@@ -53,11 +53,12 @@ void col2im_add(float* dx, const float* dcol, const ConvGeometry& g);
 int64_t conv2d_forward_workspace(const ConvGeometry& g, int n_threads);
 int64_t conv2d_backward_workspace(const ConvGeometry& g, int n_threads);
 
-// y (B,OC,OH,OW) = conv(x, w) + b (OC); b may be null; relu applies max(0, .) to the result.
-// With B >= threads, images are split across the pool (one im2col workspace per thread, gemm on one
-// thread); otherwise images run one after another and each gemm is split across the pool.
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const ConvGeometry& g, bool relu,
-                    float* workspace);
+// y (B,OC,OH,OW) = conv(x, w) * scale (OC) + shift (OC), then max(0, .) when relu; scale null means
+// 1 and shift null means 0 (shift is the bias; scale and shift together fold an eval-mode BatchNorm).
+// With B >= threads, images are split across the pool (per-thread scratch); otherwise images run
+// one after another and each image's output tiles are split across the pool.
+void conv2d_forward(float* y, const float* x, const float* w, const float* scale, const float* shift,
+                    const ConvGeometry& g, bool relu, float* workspace);
 // dx (B,C,H,W) += conv^T(dy); dw (OC,C,KH,KW) += sum_b dy_b col_b^T; db (OC) += sum over b, oh, ow of dy.
 // Null outputs are skipped. When y_relu is non-null, dy is first masked by y_relu > 0 (the backward of
 // the fused ReLU; y_relu is the forward output). Per-thread partial sums of dw and db are added in
@@ -72,10 +73,14 @@ struct PoolGeometry {
     int64_t P = 0, H = 0, W = 0, KH = 0, KW = 0, stride = 1, pad = 0, OH = 0, OW = 0;
 };
 PoolGeometry pool_geometry(int64_t P, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride, int64_t pad);
-// Max over each window (padding never wins). Backward sends dy to the window's first maximal element
-// (recomputed from x, the same element the forward picked; NaN counts as maximal like PyTorch).
+// Max over each window (padding never wins). Backward sends dy to the window's maximal element
+// (recomputed from x, the same element the forward picked): the first maximum in row-major window
+// order, except that a NaN takes over (PyTorch's rule, so NaN propagates).
 void max_pool2d_forward(float* y, const float* x, const PoolGeometry& g);
 void max_pool2d_backward(float* dx, const float* dy, const float* x, const PoolGeometry& g);
+// The same with plain loops over every window, single-threaded: the oracle of the fast paths.
+void max_pool2d_forward_reference(float* y, const float* x, const PoolGeometry& g);
+void max_pool2d_backward_reference(float* dx, const float* dy, const float* x, const PoolGeometry& g);
 // Mean over each window, padding counted as zeros in the divisor (PyTorch's count_include_pad=True).
 void avg_pool2d_forward(float* y, const float* x, const PoolGeometry& g);
 void avg_pool2d_backward(float* dx, const float* dy, const PoolGeometry& g);

@@ -142,9 +142,9 @@ BasicBlock::BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, Rng
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-    Tensor h = bn1->forward_relu(conv1->forward(x));
-    h = bn2->forward(conv2->forward(h));
-    Tensor shortcut = downsample ? downsample->forward(x) : x;
+    Tensor h = conv_bn(*conv1, *bn1, x, true);
+    h = conv_bn(*conv2, *bn2, h, false);
+    Tensor shortcut = downsample ? forward_fused(*downsample, x) : x;
     return relu(add(h, shortcut));
 }
 
@@ -170,7 +170,7 @@ ResNet::ResNet(const std::vector<int64_t>& stage_widths, const std::vector<int64
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-    Tensor h = bn1->forward_relu(conv1->forward(x));
+    Tensor h = conv_bn(*conv1, *bn1, x, true);
     for (auto& layer : layers) h = layer->forward(h);
     return fc->forward(global_avg_pool2d(h).flatten(1));
 }

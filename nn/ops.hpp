@@ -63,6 +63,11 @@ Tensor mean(const Tensor& x, int dim, bool keepdim = false);
 // values and gradients as relu(conv2d(...)), one pass fewer over memory).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1, int64_t padding = 0,
               bool relu = false);
+// Inference only: y = conv2d(x, weight) * scale + shift per output channel (scale, shift [OC]), then
+// max(0, .) when relu, in one pass; used to fold an eval-mode BatchNorm (and a bias) into the
+// convolution. Throws when grad mode is on and an input requires a gradient.
+Tensor conv2d_affine(const Tensor& x, const Tensor& weight, const Tensor& scale, const Tensor& shift, int64_t stride,
+                     int64_t padding, bool relu);
 // Square windows; stride 0 means stride = kernel (PyTorch's default). Padding is at most kernel / 2.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);  // count_include_pad

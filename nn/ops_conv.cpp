@@ -2,7 +2,9 @@
 // conv2d op. A 1x1 stride-1 convolution skips im2col (the image is its own column matrix). The ReLU
 // that follows most convolutions can be fused in: it is applied while the output is still in cache,
 // and its backward masks dy image by image inside the convolution's backward.
+#include <algorithm>
 #include <cstring>
+#include <xsimd/xsimd.hpp>
 
 #include "nn/check.hpp"
 #include "nn/kernels.hpp"
@@ -126,163 +128,488 @@ void col2im_add(float* __restrict dx, const float* __restrict dcol, const ConvGe
             }
 }
 
+// ---- the convolution gemm ------------------------------------------------------------------------
+// y (M, OH*OW) = epilogue(A (M,K) B) with row k of B read at b + off[k]. For a stride-1 convolution
+// b is the zero-padded image (C, Hp, Wp) and off[k] = (c Hp + kh) Wp + kw, so that B[k][v] =
+// xpad[c][oh + kh][ow + kw] at the "virtual" column v = oh Wp + ow: every row of B is a shifted view
+// of the padded image and no im2col matrix is written (only the padded copy, 1/KH/KW of its size).
+// Virtual columns with ow >= OW wrap around a row edge; they are computed and dropped (KW - 1 of
+// every Wp columns). For other strides b is an im2col matrix (off[k] = k N, nothing dropped).
+// A is packed once per call into blocks of MR rows ([K][MR] each); an MR x (NV lanes) micro-tile of
+// accumulators stays in registers over the whole K loop, then an epilogue (scale, bias, ReLU,
+// overwrite or accumulate) writes it out while it is in L1.
+
 namespace {
 
-// Whether to split the batch across threads (one image stream per thread, serial gemm) or to run
-// images in order with each gemm split across the pool.
+using vec = xsimd::batch<float>;
+constexpr int64_t kLanes = int64_t(vec::size);
+constexpr int kMR = kLanes >= 16 ? 8 : 4;      // rows per micro-tile: MR x NV accumulators fit in registers
+constexpr int kMaxNV = 3;                      // up to 3 vectors of columns per micro-tile
+constexpr int64_t kMaxNT = kMaxNV * kLanes;    // widest tile; also the slack a B buffer needs past its end
+
+struct Epilogue {
+    const float* scale = nullptr;  // per row of y (null: 1)
+    const float* bias = nullptr;   // per row of y (null: 0)
+    bool relu = false;
+    bool accumulate = false;       // y += value instead of y = value
+};
+
+// The virtual columns: `rows` rows of `width` valid columns, one every `pitch` columns.
+struct Columns {
+    int64_t rows = 0, width = 0, pitch = 0;
+    int nv = kMaxNV;  // vectors per tile
+    int64_t total() const { return rows * pitch; }
+    int64_t tile() const { return nv * kLanes; }
+    int64_t n_tiles() const { return (total() + tile() - 1) / tile(); }
+};
+
+Columns make_columns(int64_t rows, int64_t width, int64_t pitch) {
+    Columns c;
+    c.rows = rows, c.width = width, c.pitch = pitch;
+    // The tile width that wastes the least, weighing narrow tiles by their lower FMA throughput
+    // (fewer independent accumulators).
+    const double efficiency[kMaxNV + 1] = {0.0, 0.85, 0.95, 1.0};
+    double best = 1e300;
+    for (int nv = kMaxNV; nv >= 1; nv--) {
+        int64_t t = nv * kLanes;
+        double cost = double((c.total() + t - 1) / t * t) / efficiency[nv];
+        if (cost < best) best = cost, c.nv = nv;
+    }
+    return c;
+}
+
+// ap = A (M,K) in blocks of kMR rows, each stored [K][kMR]; rows past M are zero. a(m, k) gives A.
+template <class GetA>
+void pack_rows(float* __restrict ap, int64_t M, int64_t K, GetA a) {
+    for (int64_t m0 = 0; m0 < M; m0 += kMR) {
+        float* blk = ap + m0 * K;
+        for (int64_t k = 0; k < K; k++)
+            for (int r = 0; r < kMR; r++) blk[k * kMR + r] = m0 + r < M ? a(m0 + r, k) : 0.0f;
+    }
+}
+// Floats of a packed A, rounded up to whole 64-byte lines (buffers after it stay aligned).
+int64_t packed_size(int64_t M, int64_t K) { return ((M + kMR - 1) / kMR * kMR * K + 15) / 16 * 16; }
+
+// Floats of the B panel: KC rows of one tile, sized to stay in L1 (24 KiB) while every row block
+// of A streams past it.
+constexpr int64_t kPanelFloats = 6144;
+
+// ctile (kMR x NT, row pitch kMaxNT) (+)= A block (kMR x KC, packed [KC][kMR]) times panel (KC x NT).
+template <int NV>
+void micro_tile(float* __restrict ctile, const float* __restrict ap, const float* __restrict panel, int64_t KC,
+                bool accumulate) {
+    constexpr int64_t NT = NV * kLanes;
+    vec acc[kMR][NV];
+    for (int r = 0; r < kMR; r++)
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = accumulate ? vec::load_aligned(ctile + r * kMaxNT + v * kLanes) : vec(0.0f);
+    for (int64_t k = 0; k < KC; k++) {
+        vec bv[NV];
+        for (int v = 0; v < NV; v++) bv[v] = vec::load_aligned(panel + k * NT + v * kLanes);
+        const float* a = ap + k * kMR;
+        for (int r = 0; r < kMR; r++) {
+            vec ar(a[r]);
+            for (int v = 0; v < NV; v++) acc[r][v] = xsimd::fma(ar, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < kMR; r++)
+        for (int v = 0; v < NV; v++) acc[r][v].store_aligned(ctile + r * kMaxNT + v * kLanes);
+}
+
+// y rows [m0, m1), virtual columns [v0, v0 + n) <- epilogue(tile).
+void store_tile(float* __restrict y, int64_t ldy, const float* __restrict tile, int64_t m0, int64_t m1, int64_t v0,
+                int64_t n, const Columns& cols, const Epilogue& ep) {
+    const int64_t v_end = std::min(v0 + n, cols.total());
+    for (int64_t v = v0; v < v_end;) {
+        const int64_t oh = v / cols.pitch, ow = v - oh * cols.pitch;
+        const int64_t row_end = std::min(v_end, (oh + 1) * cols.pitch);
+        const int64_t len = std::min(row_end, oh * cols.pitch + cols.width) - v;  // valid columns of this row
+        for (int64_t m = m0; m < m1 && len > 0; m++) {
+            const float s = ep.scale ? ep.scale[m] : 1.0f, bias = ep.bias ? ep.bias[m] : 0.0f;
+            const float* t = tile + (m - m0) * kMaxNT + (v - v0);
+            float* o = y + m * ldy + oh * cols.width + ow;
+            if (ep.accumulate)
+                for (int64_t i = 0; i < len; i++) o[i] += s * t[i] + bias;
+            else if (ep.relu)
+                for (int64_t i = 0; i < len; i++) o[i] = std::max(s * t[i] + bias, 0.0f);
+            else
+                for (int64_t i = 0; i < len; i++) o[i] = s * t[i] + bias;
+        }
+        v = row_end;
+    }
+}
+
+// Scratch of gemm_tiles for M rows: the B panel, then the C tile of all M rows.
+int64_t gemm_scratch(int64_t M) { return kPanelFloats + (M + kMR - 1) / kMR * kMR * kMaxNT; }
+
+// Tiles [t0, t1) of y (M rows, row pitch ldy) = epilogue(A B). For each tile, K is cut into
+// blocks whose B panel (copied from b + off[k]) stays in L1 while all row blocks of A pass over it.
+template <int NV>
+void gemm_tiles_nv(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
+                   const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* scratch) {
+    constexpr int64_t NT = NV * kLanes, KC = kPanelFloats / NT;
+    float* panel = scratch;
+    float* ctile = scratch + kPanelFloats;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t v0 = t * NT;
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = std::min(KC, K - k0);
+            for (int64_t k = 0; k < kc; k++) {
+                const float* src = b + off[k0 + k] + v0;
+                for (int v = 0; v < NV; v++) vec::load_unaligned(src + v * kLanes).store_aligned(panel + k * NT + v * kLanes);
+            }
+            for (int64_t m0 = 0; m0 < M; m0 += kMR)
+                micro_tile<NV>(ctile + m0 * kMaxNT, ap + m0 * K + k0 * kMR, panel, kc, k0 > 0);
+        }
+        for (int64_t m0 = 0; m0 < M; m0 += kMR)
+            store_tile(y, ldy, ctile + m0 * kMaxNT, m0, std::min(M, m0 + kMR), v0, NT, cols, ep);
+    }
+}
+
+void gemm_tiles(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
+                const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* scratch) {
+    switch (cols.nv) {
+        case 1: return gemm_tiles_nv<1>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch);
+        case 2: return gemm_tiles_nv<2>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch);
+        default: return gemm_tiles_nv<3>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch);
+    }
+}
+
+// xpad (C, H + 2p, W + 2p) = x (C,H,W) with p zeros around each plane, followed by `slack` zeros.
+// With a mask, elements whose mask value is not positive are copied as 0 (a fused ReLU's backward).
+void pad_planes(float* __restrict xpad, const float* __restrict x, const float* __restrict mask, int64_t C, int64_t H,
+                int64_t W, int64_t p, int64_t slack) {
+    const int64_t Hp = H + 2 * p, Wp = W + 2 * p;
+    for (int64_t c = 0; c < C; c++) {
+        float* dst = xpad + c * Hp * Wp;
+        std::memset(dst, 0, size_t(p * Wp) * sizeof(float));
+        for (int64_t h = 0; h < H; h++) {
+            float* __restrict row = dst + (h + p) * Wp;
+            const float* __restrict src = x + (c * H + h) * W;
+            for (int64_t i = 0; i < p; i++) row[i] = row[p + W + i] = 0.0f;
+            if (mask) {
+                const float* __restrict mk = mask + (c * H + h) * W;
+                for (int64_t i = 0; i < W; i++) row[p + i] = mk[i] > 0.0f ? src[i] : 0.0f;
+            } else {
+                for (int64_t i = 0; i < W; i++) row[p + i] = src[i];
+            }
+        }
+        std::memset(dst + (H + p) * Wp, 0, size_t(p * Wp) * sizeof(float));
+    }
+    std::memset(xpad + C * Hp * Wp, 0, size_t(slack) * sizeof(float));
+}
+
+// Row offsets of a stride-1 convolution over a padded image: k = (c, kh, kw) -> (c Hp + kh) Wp + kw.
+void shifted_offsets(int32_t* off, int64_t C, int64_t KH, int64_t KW, int64_t Hp, int64_t Wp) {
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) off[(c * KH + kh) * KW + kw] = int32_t((c * Hp + kh) * Wp + kw);
+}
+
+void strided_offsets(int32_t* off, int64_t K, int64_t stride) {
+    for (int64_t k = 0; k < K; k++) off[k] = int32_t(k * stride);
+}
+
+// Whether to split the batch across threads (one image per thread at a time) or to run images in
+// order with each image's tiles split across the pool (small batches, e.g. batch-1 latency).
 bool split_images(const ConvGeometry& g) { return num_threads() > 1 && g.B >= num_threads(); }
 
-inline void relu_inplace(float* y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+// Runs the tiles [0, n_tiles) of one image: all on this thread when images are split, else
+// split across the pool (thread t uses tile buffer tiles + t * tile_stride).
+template <class Fn>
+void for_tiles(bool images_split, int thread, int64_t n_tiles, Fn fn) {
+    if (images_split || num_threads() == 1) return fn(0, n_tiles, thread);
+    parallel_run([&](int t) {
+        int64_t t0, t1;
+        chunk_range(n_tiles, num_threads(), t, t0, t1);
+        if (t0 < t1) fn(t0, t1, t);
+    });
 }
+
+// Runs fn(image, thread) over the batch: images split across threads, or in order on the caller.
+template <class Fn>
+void for_images(const ConvGeometry& g, Fn fn) {
+    if (split_images(g)) {
+        parallel_run([&](int t) {
+            int64_t i0, i1;
+            chunk_range(g.B, num_threads(), t, i0, i1);
+            for (int64_t i = i0; i < i1; i++) fn(i, t);
+        });
+    } else {
+        for (int64_t i = 0; i < g.B; i++) fn(i, 0);
+    }
+}
+
+// Layout of the forward: the B buffer of one image (padded image or im2col matrix) and its columns.
+struct ForwardPlan {
+    bool shifted;             // stride 1: shifted views of the padded image; else im2col
+    int64_t Hp, Wp, b_size;   // padded plane, and floats of the B buffer (with slack)
+    Columns cols;
+    explicit ForwardPlan(const ConvGeometry& g) : shifted(g.stride == 1) {
+        if (shifted) {
+            Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad;
+            b_size = g.C * Hp * Wp + g.KW + kMaxNT;
+            cols = make_columns(g.OH, g.OW, Wp);
+        } else {
+            Hp = Wp = 0;
+            b_size = g.K() * g.N() + kMaxNT;
+            cols = make_columns(g.OH, g.OW, g.OW);
+        }
+    }
+};
+
+// Floats taken by n int32 values, rounded up to whole 64-byte lines.
+int64_t int_floats(int64_t n) { return (n + 15) / 16 * 16; }
 
 }  // namespace
 
 int64_t conv2d_forward_workspace(const ConvGeometry& g, int n_threads) {
-    return g.pointwise() ? 0 : int64_t(n_threads) * g.K() * g.N();
+    ForwardPlan plan(g);
+    // shared: packed weights, row offsets; per thread: B buffer, tile
+    return packed_size(g.OC, g.K()) + int_floats(g.K()) + int64_t(n_threads) * ((plan.b_size + 15) / 16 * 16 + gemm_scratch(g.OC));
+}
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* scale, const float* shift,
+                    const ConvGeometry& g, bool relu, float* workspace) {
+    const int64_t K = g.K(), N = g.N(), OC = g.OC, in_size = g.C * g.H * g.W;
+    const ForwardPlan plan(g);
+    float* ap = workspace;
+    int32_t* off = reinterpret_cast<int32_t*>(ap + packed_size(OC, K));
+    float* per_thread = ap + packed_size(OC, K) + int_floats(K);
+    const int64_t stride = (plan.b_size + 15) / 16 * 16 + gemm_scratch(OC);
+    pack_rows(ap, OC, K, [w, K](int64_t m, int64_t k) { return w[m * K + k]; });
+    if (plan.shifted) shifted_offsets(off, g.C, g.KH, g.KW, plan.Hp, plan.Wp);
+    else strided_offsets(off, K, N);
+    Epilogue ep;
+    ep.scale = scale;
+    ep.bias = shift;
+    ep.relu = relu;
+    const bool images_split = split_images(g);
+    for_images(g, [&](int64_t i, int t) {
+        float* bbuf = per_thread + t * stride;
+        if (plan.shifted) pad_planes(bbuf, x + i * in_size, nullptr, g.C, g.H, g.W, g.pad, g.KW + kMaxNT);
+        else {
+            im2col(bbuf, x + i * in_size, g);
+            std::memset(bbuf + K * N, 0, size_t(kMaxNT) * sizeof(float));
+        }
+        for_tiles(images_split, t, plan.cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
+            float* tile = per_thread + tt * stride + (plan.b_size + 15) / 16 * 16;
+            gemm_tiles(y + i * OC * N, N, ap, OC, K, bbuf, off, plan.cols, ep, t0, t1, tile);
+        });
+    });
 }
 
 namespace {
 
-// The input gradient of a stride-1 convolution is itself a convolution: dx = conv(dy, w') with
-// w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw] and padding KH-1-pad. Computing it that way (im2col
-// of dy, then a gemm that accumulates straight into dx) replaces the scatter-add of col2im.
-bool dx_by_transposed_conv(const ConvGeometry& g) {
-    return g.stride == 1 && g.KH == g.KW && g.pad <= g.KH - 1 && !g.pointwise();
+// The input gradient of a stride-1 convolution is itself a stride-1 convolution: dx = conv(dy, w')
+// with w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw] and padding KH-1-pad, which the shifted gemm
+// computes straight into dx. Other strides go through dcol = w^T dy and col2im's scatter-add.
+bool dx_by_transposed_conv(const ConvGeometry& g) { return g.stride == 1 && g.KH == g.KW && g.pad <= g.KH - 1; }
+
+// The weight gradient of a stride-1 convolution is KH*KW gemms over shifted rows of the padded
+// input stored channel-last, xT[(h Wp + w)][c]:
+//   dw[o][c][kh][kw] = sum_v dyv[o][v] xT[v + kh Wp + kw][c]
+// with dyv = dy in the virtual columns (v = oh Wp + ow, zero where ow >= OW). Each B row is C
+// contiguous floats; no im2col. Worth it when C fills a SIMD tile; else im2col + OpenBLAS.
+bool dw_by_shifted_gemm(const ConvGeometry& g) { return g.stride == 1 && g.C >= kLanes / 2; }
+
+int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// xT ((H + 2p)(W + 2p) + extra rows, C) = x (C,H,W) padded by p and stored channel-last, then
+// kMaxNT floats of slack; all padding is zero.
+void pad_transpose(float* __restrict xt, const float* __restrict x, int64_t C, int64_t H, int64_t W, int64_t p,
+                   int64_t extra_rows) {
+    const int64_t Wp = W + 2 * p, rows = (H + 2 * p) * Wp + extra_rows;
+    std::memset(xt, 0, size_t(rows * C + kMaxNT) * sizeof(float));
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < H; h++) {
+            const float* src = x + (c * H + h) * W;
+            float* dst = xt + ((h + p) * Wp + p) * C + c;
+            for (int64_t w = 0; w < W; w++) dst[w * C] = src[w];
+        }
 }
 
-ConvGeometry transposed_geometry(const ConvGeometry& g) {
-    return conv_geometry(1, g.OC, g.OH, g.OW, g.C, g.KH, g.KW, 1, g.KH - 1 - g.pad);
-}
-
-// Per-thread scratch of the backward: col (K,N), a second column buffer (the dcol of col2im, or the
-// im2col of dy), masked dy (OC,N), partial dw (OC,K) and partial db (OC).
-struct BackwardScratch {
-    int64_t col, col2, masked, dw, db, total;
-    explicit BackwardScratch(const ConvGeometry& g) {
-        col = g.K() * g.N();
-        col2 = dx_by_transposed_conv(g) ? g.OC * g.KH * g.KW * g.H * g.W : g.K() * g.N();
-        masked = g.OC * g.N();
-        dw = g.OC * g.K();
-        db = g.OC;
-        total = col + col2 + masked + dw + db;
+// ap = dy (OC, OH*OW) in the virtual columns v = oh Wp + ow of width Wp (zero where ow >= OW),
+// packed as the A operand (blocks of kMR rows, [V][kMR]).
+void pack_virtual_rows(float* __restrict ap, const float* __restrict dy, int64_t OC, int64_t OH, int64_t OW, int64_t Wp) {
+    const int64_t V = OH * Wp;
+    for (int64_t m0 = 0; m0 < OC; m0 += kMR) {
+        float* blk = ap + m0 * V;
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < Wp; ow++) {
+                float* d = blk + (oh * Wp + ow) * kMR;
+                for (int r = 0; r < kMR; r++)
+                    d[r] = (m0 + r < OC && ow < OW) ? dy[(m0 + r) * OH * OW + oh * OW + ow] : 0.0f;
+            }
     }
+}
+
+// Scratch of the backward. Shared: packed A of the dx gemm and its row offsets, the row offsets of
+// the dw gemm. Per thread (all sizes rounded to 64-byte lines): masked dy, the dw path's buffers
+// (packed virtual dy + channel-last padded x, or the im2col of x), the dx path's buffers (padded dy,
+// or dy with slack + dcol), gemm scratch, and this thread's partial dw and db.
+struct BackwardPlan {
+    bool dx_transposed, dw_shifted;
+    int64_t pad_t = 0, Hp_t = 0, Wp_t = 0;  // dx path: padding KH-1-pad of dy, padded plane
+    int64_t Wp = 0, V = 0;                  // dw path: padded width of x, virtual columns
+    Columns dx_cols, dw_cols;
+    // shared
+    int64_t a_size = 0, dx_off = 0, dw_off = 0;
+    // per thread, as offsets into the thread's block
+    int64_t masked = 0, dw_a = 0, dw_b = 0, dx_b = 0, dcol = 0, gemm_ws = 0, part_dw = 0, part_db = 0, per_thread = 0;
+
+    BackwardPlan(const ConvGeometry& g, bool need_dx, bool need_dw)
+        : dx_transposed(need_dx && dx_by_transposed_conv(g)), dw_shifted(need_dw && dw_by_shifted_gemm(g)) {
+        const int64_t K = g.K(), N = g.N();
+        int64_t gemm_rows = 0;
+        if (need_dx && dx_transposed) {
+            pad_t = g.KH - 1 - g.pad, Hp_t = g.OH + 2 * pad_t, Wp_t = g.OW + 2 * pad_t;
+            dx_cols = make_columns(g.H, g.W, Wp_t);
+            a_size = packed_size(g.C, g.OC * g.KH * g.KW);
+            dx_off = round16(g.OC * g.KH * g.KW);
+            gemm_rows = g.C;
+        } else if (need_dx) {
+            dx_cols = make_columns(1, N, N);
+            a_size = packed_size(K, g.OC);
+            dx_off = round16(g.OC);
+            gemm_rows = K;
+        }
+        if (dw_shifted) {
+            Wp = g.W + 2 * g.pad, V = g.OH * Wp;
+            dw_cols = make_columns(1, g.C, g.C);
+            dw_off = round16(V);
+            gemm_rows = std::max(gemm_rows, g.OC);
+        }
+        int64_t at = 0;
+        auto take = [&at](int64_t n) { int64_t here = at; at += round16(n); return here; };
+        masked = take(g.OC * N);
+        if (dw_shifted) {
+            dw_a = take(packed_size(g.OC, V));
+            dw_b = take(((g.H + 2 * g.pad) * Wp + g.KW) * g.C + kMaxNT);
+        } else if (need_dw && !g.pointwise()) {
+            dw_b = take(K * N);  // im2col of x
+        }
+        if (need_dx && dx_transposed) {
+            dx_b = take(g.OC * Hp_t * Wp_t + g.KW + kMaxNT);
+        } else if (need_dx) {
+            dx_b = take(g.OC * N + kMaxNT);
+            dcol = take(K * N);
+        }
+        gemm_ws = take(gemm_rows > 0 ? gemm_scratch(gemm_rows) : 0);
+        part_dw = take(g.OC * K);
+        part_db = take(g.OC);
+        per_thread = at;
+    }
+    int64_t shared() const { return a_size + dx_off + dw_off; }
 };
 
 }  // namespace
 
 int64_t conv2d_backward_workspace(const ConvGeometry& g, int n_threads) {
-    // the flipped weights w' (shared), then one BackwardScratch per thread
-    return g.OC * g.K() + int64_t(n_threads) * BackwardScratch(g).total;
-}
-
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const ConvGeometry& g, bool relu,
-                    float* workspace) {
-    const int64_t K = g.K(), N = g.N(), OC = g.OC, in_size = g.C * g.H * g.W;
-    // One image: y_b (OC,N) = w (OC,K) col_b (K,N) + b, then the ReLU while y_b is in cache.
-    auto one_image = [&](int64_t i, float* col) {
-        const float* xb = x + i * in_size;
-        float* yb = y + i * OC * N;
-        const float* cb = xb;
-        if (!g.pointwise()) {
-            im2col(col, xb, g);
-            cb = col;
-        }
-        if (b)
-            for (int64_t o = 0; o < OC; o++)
-                for (int64_t n = 0; n < N; n++) yb[o * N + n] = b[o];
-        gemm(false, false, OC, N, K, 1.0f, w, K, cb, N, b ? 1.0f : 0.0f, yb, N);
-        if (relu) relu_inplace(yb, OC * N);
-    };
-    if (split_images(g)) {
-        parallel_run([&](int t) {
-            int64_t i0, i1;
-            chunk_range(g.B, num_threads(), t, i0, i1);
-            for (int64_t i = i0; i < i1; i++) one_image(i, workspace + t * K * N);
-        });
-    } else {
-        for (int64_t i = 0; i < g.B; i++) one_image(i, workspace);
-    }
+    BackwardPlan plan(g, true, true);
+    return plan.shared() + int64_t(n_threads) * plan.per_thread;
 }
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* y_relu, const float* x,
                      const float* w, const ConvGeometry& g, float* workspace) {
-    const int64_t K = g.K(), N = g.N(), OC = g.OC, C = g.C, in_size = g.C * g.H * g.W;
-    const BackwardScratch sc(g);
-    const bool transposed = dx && dx_by_transposed_conv(g);
-    const ConvGeometry gt = transposed ? transposed_geometry(g) : g;
-    float* wflip = workspace;  // (C, OC*KH*KW)
-    if (transposed) {
-        const int64_t KK = g.KH * g.KW;
-        for (int64_t o = 0; o < OC; o++)
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t k = 0; k < KK; k++) wflip[(c * OC + o) * KK + k] = w[(o * C + c) * KK + (KK - 1 - k)];
+    const int64_t K = g.K(), N = g.N(), OC = g.OC, C = g.C, KK = g.KH * g.KW, in_size = g.C * g.H * g.W;
+    const BackwardPlan plan(g, dx != nullptr, dw != nullptr);
+    float* ap = workspace;
+    int32_t* dx_off = reinterpret_cast<int32_t*>(ap + plan.a_size);
+    int32_t* dw_off = reinterpret_cast<int32_t*>(ap + plan.a_size + plan.dx_off);
+    float* per_thread = ap + plan.shared();
+    if (dx && plan.dx_transposed) {
+        pack_rows(ap, C, OC * KK, [w, C, KK](int64_t c, int64_t k) {
+            const int64_t o = k / KK, r = k - o * KK;
+            return w[(o * C + c) * KK + (KK - 1 - r)];
+        });
+        shifted_offsets(dx_off, OC, g.KH, g.KW, plan.Hp_t, plan.Wp_t);
+    } else if (dx) {
+        pack_rows(ap, K, OC, [w, K](int64_t m, int64_t o) { return w[o * K + m]; });  // w^T (K, OC)
+        strided_offsets(dx_off, OC, N);
     }
-    // One image into (dw_acc, db_acc): dw += dy_b col_b^T; db += row sums of dy_b; dx_b += conv^T(dy_b).
-    auto one_image = [&](int64_t i, float* ws, float* dw_acc, float* db_acc) {
-        float* col = ws;
-        float* col2 = ws + sc.col;
-        float* masked = col2 + sc.col2;
+    if (plan.dw_shifted) strided_offsets(dw_off, plan.V, C);
+    const bool images_split = split_images(g);
+    const int n_parts = images_split ? num_threads() : 1;
+    auto scratch = [&](int t, int64_t at) { return per_thread + t * plan.per_thread + at; };
+    for (int t = 0; t < n_parts; t++) {
+        if (dw) std::memset(scratch(t, plan.part_dw), 0, size_t(OC * K) * sizeof(float));
+        if (db) std::memset(scratch(t, plan.part_db), 0, size_t(OC) * sizeof(float));
+    }
+    for_images(g, [&](int64_t i, int t) {
+        // partial sums of this thread: dw as [kh][kw][o][c] (shifted) or [o][c][kh][kw] (im2col)
+        float* dw_acc = dw ? scratch(t, plan.part_dw) : nullptr;
+        float* db_acc = db ? scratch(t, plan.part_db) : nullptr;
         const float* xb = x + i * in_size;
         const float* dyb = dy + i * OC * N;
         if (y_relu) {
+            float* masked = scratch(t, plan.masked);
             const float* yb = y_relu + i * OC * N;
             for (int64_t j = 0; j < OC * N; j++) masked[j] = yb[j] > 0.0f ? dyb[j] : 0.0f;
             dyb = masked;
         }
         if (db_acc)
             for (int64_t o = 0; o < OC; o++) db_acc[o] += vector_sum(dyb + o * N, N);
-        if (dw_acc) {
+        if (dw_acc && plan.dw_shifted) {
+            float* a = scratch(t, plan.dw_a);
+            float* xt = scratch(t, plan.dw_b);
+            pack_virtual_rows(a, dyb, OC, g.OH, g.OW, plan.Wp);
+            pad_transpose(xt, xb, C, g.H, g.W, g.pad, g.KW);
+            Epilogue ep;
+            ep.accumulate = true;
+            for (int64_t kh = 0; kh < g.KH; kh++)
+                for (int64_t kw = 0; kw < g.KW; kw++) {
+                    float* part = dw_acc + (kh * g.KW + kw) * OC * C;
+                    const float* b = xt + (kh * plan.Wp + kw) * C;
+                    for_tiles(images_split, t, plan.dw_cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
+                        gemm_tiles(part, C, a, OC, plan.V, b, dw_off, plan.dw_cols, ep, t0, t1, scratch(tt, plan.gemm_ws));
+                    });
+                }
+        } else if (dw_acc) {  // dw (OC,K) += dy_b (OC,N) col_b^T
             const float* cb = xb;
             if (!g.pointwise()) {
-                im2col(col, xb, g);
-                cb = col;
+                im2col(scratch(t, plan.dw_b), xb, g);
+                cb = scratch(t, plan.dw_b);
             }
             gemm(false, true, OC, K, N, 1.0f, dyb, N, cb, N, 1.0f, dw_acc, K);
         }
-        if (dx) {
-            float* dxb = dx + i * in_size;
-            if (g.pointwise()) {  // dx_b (C,N) += w^T (C,OC) dy_b (OC,N)
-                gemm(true, false, K, N, OC, 1.0f, w, K, dyb, N, 1.0f, dxb, N);
-            } else if (transposed) {  // dx_b (C,HW) += w' (C, OC KH KW) im2col(dy_b)
-                im2col(col2, dyb, gt);
-                gemm(false, false, C, gt.N(), gt.K(), 1.0f, wflip, gt.K(), col2, gt.N(), 1.0f, dxb, gt.N());
-            } else {  // dcol (K,N) = w^T dy_b, scattered back with col2im
-                gemm(true, false, K, N, OC, 1.0f, w, K, dyb, N, 0.0f, col2, N);
-                col2im_add(dxb, col2, g);
+        if (!dx) return;
+        float* dxb = dx + i * in_size;
+        float* bbuf = scratch(t, plan.dx_b);
+        Epilogue ep;
+        if (plan.dx_transposed) {  // dx_b (C, H*W) += w' (C, OC KH KW) times shifted views of padded dy_b
+            pad_planes(bbuf, dyb, nullptr, OC, g.OH, g.OW, plan.pad_t, g.KW + kMaxNT);
+            ep.accumulate = true;
+            for_tiles(images_split, t, plan.dx_cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
+                gemm_tiles(dxb, g.H * g.W, ap, C, OC * KK, bbuf, dx_off, plan.dx_cols, ep, t0, t1,
+                           scratch(tt, plan.gemm_ws));
+            });
+        } else {  // dcol (K,N) = w^T dy_b, scattered into dx_b by col2im
+            std::memcpy(bbuf, dyb, size_t(OC * N) * sizeof(float));
+            std::memset(bbuf + OC * N, 0, size_t(kMaxNT) * sizeof(float));
+            float* dcol = scratch(t, plan.dcol);
+            for_tiles(images_split, t, plan.dx_cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
+                gemm_tiles(dcol, N, ap, K, OC, bbuf, dx_off, plan.dx_cols, ep, t0, t1, scratch(tt, plan.gemm_ws));
+            });
+            col2im_add(dxb, dcol, g);
+        }
+    });
+    // Partial sums into dw and db, in thread order.
+    for (int t = 0; t < n_parts; t++) {
+        if (dw) {
+            const float* part = scratch(t, plan.part_dw);
+            if (plan.dw_shifted) {
+                for (int64_t kk = 0; kk < KK; kk++)
+                    for (int64_t o = 0; o < OC; o++)
+                        for (int64_t c = 0; c < C; c++) dw[(o * C + c) * KK + kk] += part[(kk * OC + o) * C + c];
+            } else {
+                for (int64_t j = 0; j < OC * K; j++) dw[j] += part[j];
             }
         }
-    };
-    float* per_thread = workspace + OC * K;
-    if (split_images(g)) {
-        const int T = num_threads();
-        parallel_run([&](int t) {
-            float* ws = per_thread + t * sc.total;
-            float* dw_acc = dw;
-            float* db_acc = db;
-            if (t > 0) {  // partial sums, added to dw/db in thread order below
-                dw_acc = dw ? ws + sc.col + sc.col2 + sc.masked : nullptr;
-                db_acc = db ? ws + sc.col + sc.col2 + sc.masked + sc.dw : nullptr;
-                if (dw_acc) std::memset(dw_acc, 0, size_t(sc.dw) * sizeof(float));
-                if (db_acc) std::memset(db_acc, 0, size_t(sc.db) * sizeof(float));
-            }
-            int64_t i0, i1;
-            chunk_range(g.B, T, t, i0, i1);
-            for (int64_t i = i0; i < i1; i++) one_image(i, ws, dw_acc, db_acc);
-        });
-        for (int t = 1; t < T; t++) {
-            const float* ws = per_thread + t * sc.total;
-            if (dw) {
-                const float* part = ws + sc.col + sc.col2 + sc.masked;
-                for (int64_t j = 0; j < sc.dw; j++) dw[j] += part[j];
-            }
-            if (db) {
-                const float* part = ws + sc.col + sc.col2 + sc.masked + sc.dw;
-                for (int64_t o = 0; o < OC; o++) db[o] += part[o];
-            }
+        if (db) {
+            const float* part = scratch(t, plan.part_db);
+            for (int64_t o = 0; o < OC; o++) db[o] += part[o];
         }
-    } else {
-        for (int64_t i = 0; i < g.B; i++) one_image(i, per_thread, dw, db);
     }
 }
 
@@ -302,7 +629,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias, int6
     Tensor y = Tensor::empty({g.B, g.OC, g.OH, g.OW});
     {
         Tensor ws = Tensor::empty({kernels::conv2d_forward_workspace(g, num_threads())});
-        kernels::conv2d_forward(y.data(), x.data(), w.data(), b.defined() ? b.data() : nullptr, g, relu, ws.data());
+        kernels::conv2d_forward(y.data(), x.data(), w.data(), nullptr, b.defined() ? b.data() : nullptr, g, relu,
+                                ws.data());
     }
     if (any_requires_grad({&x, &w, &b})) {
         Tensor y_saved = relu ? y.detach() : Tensor();
@@ -314,6 +642,25 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias, int6
                                      y_saved.defined() ? y_saved.data() : nullptr, x.data(), w.data(), g, ws.data());
         });
     }
+    return y;
+}
+
+Tensor conv2d_affine(const Tensor& x_in, const Tensor& weight, const Tensor& scale, const Tensor& shift, int64_t stride,
+                     int64_t padding, bool relu) {
+    ENSURE(x_in.ndim() == 4 && weight.ndim() == 4 && x_in.size(1) == weight.size(1), "conv2d_affine: input ",
+           x_in.shape(), " and weight ", weight.shape(), " do not match");
+    ENSURE(!any_requires_grad({&x_in, &weight, &scale, &shift}), "conv2d_affine is inference-only: it has no "
+           "gradient (run it under NoGradGuard)");
+    const int64_t OC = weight.size(0);
+    for (const Tensor* t : {&scale, &shift})
+        ENSURE(t->ndim() == 1 && t->size(0) == OC, "conv2d_affine: scale/shift ", t->shape(), " do not match ", OC,
+               " output channels");
+    kernels::ConvGeometry g = kernels::conv_geometry(x_in.size(0), x_in.size(1), x_in.size(2), x_in.size(3), OC,
+                                                     weight.size(2), weight.size(3), stride, padding);
+    Tensor x = x_in.contiguous(), w = weight.contiguous(), s = scale.contiguous(), b = shift.contiguous();
+    Tensor y = Tensor::empty({g.B, g.OC, g.OH, g.OW});
+    Tensor ws = Tensor::empty({kernels::conv2d_forward_workspace(g, num_threads())});
+    kernels::conv2d_forward(y.data(), x.data(), w.data(), s.data(), b.data(), g, relu, ws.data());
     return y;
 }
 

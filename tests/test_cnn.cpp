@@ -51,6 +51,9 @@ const std::vector<ConvCase> kConvCases = {
     {2, 2, 7, 7, 3, 5, 1, 2, true},  {2, 1, 9, 8, 2, 5, 2, 1, false}, {1, 1, 3, 3, 1, 3, 1, 0, true},
     {5, 3, 4, 4, 7, 3, 1, 1, true},  {2, 1, 5, 5, 1, 1, 1, 1, false}, {3, 2, 1, 1, 3, 1, 1, 0, true},
     {2, 2, 4, 6, 3, 3, 1, 1, true},  {1, 3, 6, 4, 2, 5, 1, 1, false}, {2, 2, 3, 8, 2, 3, 1, 2, true},
+    // enough input channels for the channel-last weight-gradient path; more than one row block of A
+    {2, 9, 5, 5, 11, 3, 1, 1, true}, {2, 17, 4, 6, 5, 3, 1, 0, false}, {1, 16, 6, 6, 4, 5, 1, 2, true},
+    {2, 40, 3, 3, 9, 1, 1, 0, true}, {2, 12, 5, 4, 3, 3, 2, 1, false},
 };
 
 }  // namespace
@@ -181,6 +184,38 @@ TEST_CASE("pooling: golden values", "[cnn][pool]") {
     REQUIRE(nn::max_pool2d(randn({2, 3, 7, 5}, 1), 2).shape() == Shape{2, 3, 3, 2});
 }
 
+TEST_CASE("max pooling: fast paths equal the reference on ties, NaN and awkward widths", "[cnn][pool]") {
+    for (int threads : {1, 2}) {
+        nn::set_num_threads(threads);
+        for (int64_t W : {1, 2, 3, 7, 14, 15, 16, 17, 31, 32, 33, 37})
+            for (int64_t K : {2, 3}) {
+                if (W < K) continue;
+                INFO("W " << W << " window " << K << " threads " << threads);
+                // values from a small set, so that windows tie often; a few NaNs
+                Tensor x = testing::uniform({3, 2, 5, W}, uint64_t(W * 10 + K), 0.0f, 3.0f);
+                float* p = x.data();
+                for (int64_t i = 0; i < x.numel(); i++) p[i] = std::floor(p[i]);
+                p[3] = NAN;
+                p[x.numel() - 2] = NAN;
+                for (int64_t i = 7; i < x.numel(); i += 11) p[i] = -p[i];
+                auto g = nn::kernels::pool_geometry(6, 5, W, K, K, K == 2 ? 2 : 1, 0);
+                std::vector<float> fast(size_t(g.P * g.OH * g.OW)), ref(fast.size());
+                nn::kernels::max_pool2d_forward(fast.data(), p, g);
+                nn::kernels::max_pool2d_forward_reference(ref.data(), p, g);
+                testing::require_equal(fast, ref, "forward");
+                Tensor dy = randn({6 * g.OH * g.OW}, 3);
+                std::vector<float> dfast(size_t(x.numel()), 0.5f), dref(dfast);
+                nn::kernels::max_pool2d_backward(dfast.data(), dy.data(), p, g);
+                nn::kernels::max_pool2d_backward_reference(dref.data(), dy.data(), p, g);
+                testing::require_equal(dfast, dref, "backward");
+            }
+    }
+    nn::set_num_threads(1);
+    // NaN propagates through the max (as in PyTorch)
+    Tensor t = Tensor::from_vector({1, NAN, 3, 0}, {1, 1, 2, 2});
+    REQUIRE(std::isnan(nn::max_pool2d(t, 2).item()));
+}
+
 TEST_CASE("gradcheck: pooling", "[cnn][pool][gradcheck]") {
     // Max pooling is piecewise linear; random normal inputs keep every window's maximum well apart
     // from the runner-up relative to eps, except with tiny probability (fixed seeds).
@@ -280,4 +315,30 @@ TEST_CASE("forward_fused runs Conv2d/BatchNorm2d + ReLU pairs fused, with the sa
     testing::require_close(b.to_vector(), a.to_vector(), 1e-6f, 1e-6f, "fused vs unfused");
     REQUIRE(nn::is_relu(seq.at(2)));
     REQUIRE_FALSE(nn::is_relu(seq.at(1)));
+
+    // eval mode without gradients folds the BatchNorm (running statistics moved by the two training
+    // passes above) into the convolution, here also with a conv bias and without the ReLU
+    seq.eval();
+    nn::NoGradGuard ng;
+    testing::require_close(nn::forward_fused(seq, x).to_vector(), seq.forward(x).to_vector(), 1e-5f, 1e-5f, "folded");
+    nn::Conv2d conv(2, 3, 3, 2, 1, true, rng);
+    nn::BatchNorm2d bn(3);
+    bn.running_mean.copy_(randn({3}, 5)), bn.running_var.copy_(testing::uniform({3}, 6, 0.5f, 2.0f));
+    bn.weight.copy_(randn({3}, 7)), bn.bias.copy_(randn({3}, 8));
+    bn.eval();
+    testing::require_close(nn::conv_bn(conv, bn, x, false).to_vector(), bn.forward(conv.forward(x)).to_vector(), 1e-5f,
+                           1e-5f, "conv_bn with bias, stride 2");
+}
+
+TEST_CASE("conv2d_affine: values, and it refuses to run where a gradient is needed", "[cnn][conv]") {
+    Tensor x = randn({2, 3, 5, 5}, 1), w = randn({4, 3, 3, 3}, 2);
+    Tensor scale = randn({4}, 3), shift = randn({4}, 4);
+    Tensor ref = nn::relu(nn::add(nn::mul(nn::conv2d(x, w, Tensor(), 1, 1), scale.reshape({4, 1, 1})),
+                                  shift.reshape({4, 1, 1})));
+    testing::require_close(nn::conv2d_affine(x, w, scale, shift, 1, 1, true).to_vector(), ref.to_vector(), 1e-5f,
+                           1e-5f, "affine");
+    w.requires_grad_();
+    REQUIRE_THROWS_WITH(nn::conv2d_affine(x, w, scale, shift, 1, 1, true), Catch::Contains("inference-only"));
+    nn::NoGradGuard ng;
+    REQUIRE(nn::conv2d_affine(x, w, scale, shift, 1, 1, true).shape() == Shape{2, 4, 5, 5});
 }
