@@ -2,6 +2,8 @@
 // conv2d op. A 1x1 stride-1 convolution skips im2col (the image is its own column matrix). The ReLU
 // that follows most convolutions can be fused in: it is applied while the output is still in cache,
 // and its backward masks dy image by image inside the convolution's backward.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <xsimd/xsimd.hpp>
@@ -190,22 +192,21 @@ void pack_rows(float* __restrict ap, int64_t M, int64_t K, GetA a) {
 // Floats of a packed A, rounded up to whole 64-byte lines (buffers after it stay aligned).
 int64_t packed_size(int64_t M, int64_t K) { return ((M + kMR - 1) / kMR * kMR * K + 15) / 16 * 16; }
 
-// Floats of the B panel: KC rows of one tile, sized to stay in L1 (24 KiB) while every row block
-// of A streams past it.
-constexpr int64_t kPanelFloats = 6144;
-
-// ctile (kMR x NT, row pitch kMaxNT) (+)= A block (kMR x KC, packed [KC][kMR]) times panel (KC x NT).
+// ctile (kMR x NT, row pitch kMaxNT) (+)= A block (kMR x KC, packed [KC][kMR]) times the KC rows
+// b + off[k] (NT columns each). B is read in place: for a stride-1 convolution the KH*KW rows of one
+// channel overlap (they are shifts of the same few image rows), so a block of rows touches about
+// 1/KW of what a packed copy would, and stays in L1 while every row block of A passes over it.
 template <int NV>
-void micro_tile(float* __restrict ctile, const float* __restrict ap, const float* __restrict panel, int64_t KC,
+void micro_tile(float* __restrict ctile, const float* __restrict ap, const float* b, const int32_t* off, int64_t KC,
                 bool accumulate) {
-    constexpr int64_t NT = NV * kLanes;
     vec acc[kMR][NV];
     for (int r = 0; r < kMR; r++)
         for (int v = 0; v < NV; v++)
             acc[r][v] = accumulate ? vec::load_aligned(ctile + r * kMaxNT + v * kLanes) : vec(0.0f);
     for (int64_t k = 0; k < KC; k++) {
+        const float* bk = b + off[k];
         vec bv[NV];
-        for (int v = 0; v < NV; v++) bv[v] = vec::load_aligned(panel + k * NT + v * kLanes);
+        for (int v = 0; v < NV; v++) bv[v] = vec::load_unaligned(bk + v * kLanes);
         const float* a = ap + k * kMR;
         for (int r = 0; r < kMR; r++) {
             vec ar(a[r]);
@@ -216,53 +217,86 @@ void micro_tile(float* __restrict ctile, const float* __restrict ap, const float
         for (int v = 0; v < NV; v++) acc[r][v].store_aligned(ctile + r * kMaxNT + v * kLanes);
 }
 
-// y rows [m0, m1), virtual columns [v0, v0 + n) <- epilogue(tile).
-void store_tile(float* __restrict y, int64_t ldy, const float* __restrict tile, int64_t m0, int64_t m1, int64_t v0,
-                int64_t n, const Columns& cols, const Epilogue& ep) {
+// The valid stretches of one tile's virtual columns: tile column `src` goes to output column `dst`
+// for `len` columns (one stretch per output row the tile touches).
+struct Run {
+    int64_t src, dst, len;
+};
+
+int runs_of_tile(Run* runs, int64_t v0, int64_t n, const Columns& cols) {
+    int count = 0;
     const int64_t v_end = std::min(v0 + n, cols.total());
     for (int64_t v = v0; v < v_end;) {
         const int64_t oh = v / cols.pitch, ow = v - oh * cols.pitch;
         const int64_t row_end = std::min(v_end, (oh + 1) * cols.pitch);
-        const int64_t len = std::min(row_end, oh * cols.pitch + cols.width) - v;  // valid columns of this row
-        for (int64_t m = m0; m < m1 && len > 0; m++) {
-            const float s = ep.scale ? ep.scale[m] : 1.0f, bias = ep.bias ? ep.bias[m] : 0.0f;
-            const float* t = tile + (m - m0) * kMaxNT + (v - v0);
-            float* o = y + m * ldy + oh * cols.width + ow;
-            if (ep.accumulate)
-                for (int64_t i = 0; i < len; i++) o[i] += s * t[i] + bias;
-            else if (ep.relu)
-                for (int64_t i = 0; i < len; i++) o[i] = std::max(s * t[i] + bias, 0.0f);
-            else
-                for (int64_t i = 0; i < len; i++) o[i] = s * t[i] + bias;
-        }
+        const int64_t len = std::min(row_end, oh * cols.pitch + cols.width) - v;
+        if (len > 0) runs[count++] = Run{v - v0, oh * cols.width + ow, len};
         v = row_end;
+    }
+    return count;
+}
+
+// y rows [m0, m1) <- epilogue(tile rows) over the runs.
+void store_tile(float* __restrict y, int64_t ldy, const float* __restrict tile, int64_t m0, int64_t m1,
+                const Run* runs, int n_runs, const Epilogue& ep) {
+    for (int64_t m = m0; m < m1; m++) {
+        const float s = ep.scale ? ep.scale[m] : 1.0f, bias = ep.bias ? ep.bias[m] : 0.0f;
+        const float* t = tile + (m - m0) * kMaxNT;
+        float* yr = y + m * ldy;
+        for (int r = 0; r < n_runs; r++) {
+            const float* __restrict in = t + runs[r].src;
+            float* __restrict o = yr + runs[r].dst;
+            const int64_t len = runs[r].len;
+#if defined(__AVX512F__)
+            // masked vectors: runs are short (a row of 7..28 columns), scalar tails would dominate
+            const __m512 vs = _mm512_set1_ps(s), vb = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+            for (int64_t i = 0; i < len; i += 16) {
+                const int64_t left = len - i;
+                const __mmask16 k = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+                __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, in + i), vs, vb);
+                if (ep.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, o + i));
+                else if (ep.relu) v = _mm512_max_ps(v, zero);
+                _mm512_mask_storeu_ps(o + i, k, v);
+            }
+#else
+            if (ep.accumulate)
+                for (int64_t i = 0; i < len; i++) o[i] += s * in[i] + bias;
+            else if (ep.relu)
+                for (int64_t i = 0; i < len; i++) o[i] = std::max(s * in[i] + bias, 0.0f);
+            else
+                for (int64_t i = 0; i < len; i++) o[i] = s * in[i] + bias;
+#endif
+        }
     }
 }
 
-// Scratch of gemm_tiles for M rows: the B panel, then the C tile of all M rows.
-int64_t gemm_scratch(int64_t M) { return kPanelFloats + (M + kMR - 1) / kMR * kMR * kMaxNT; }
+// n rounded up to whole 64-byte lines of floats (and int32 offsets), so that buffers stay aligned.
+int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
-// Tiles [t0, t1) of y (M rows, row pitch ldy) = epilogue(A B). For each tile, K is cut into
-// blocks whose B panel (copied from b + off[k]) stays in L1 while all row blocks of A pass over it.
+// Scratch of gemm_tiles for M rows: the C tile of all M rows.
+int64_t gemm_scratch(int64_t M) { return (M + kMR - 1) / kMR * kMR * kMaxNT; }
+
+// Rows of B per K block.
+constexpr int64_t kBlockK = 192;
+
+// Tiles [t0, t1) of y (M rows, row pitch ldy) = epilogue(A B). For each tile, K is cut into blocks
+// that stay in L1 while all row blocks of A pass over them; the C tile of all M rows accumulates.
 template <int NV>
 void gemm_tiles_nv(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
-                   const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* scratch) {
-    constexpr int64_t NT = NV * kLanes, KC = kPanelFloats / NT;
-    float* panel = scratch;
-    float* ctile = scratch + kPanelFloats;
+                   const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* ctile) {
+    constexpr int64_t NT = NV * kLanes;
     for (int64_t t = t0; t < t1; t++) {
         const int64_t v0 = t * NT;
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            const int64_t kc = std::min(KC, K - k0);
-            for (int64_t k = 0; k < kc; k++) {
-                const float* src = b + off[k0 + k] + v0;
-                for (int v = 0; v < NV; v++) vec::load_unaligned(src + v * kLanes).store_aligned(panel + k * NT + v * kLanes);
-            }
+        const float* bt = b + v0;
+        for (int64_t k0 = 0; k0 < K; k0 += kBlockK) {
+            const int64_t kc = std::min(kBlockK, K - k0);
             for (int64_t m0 = 0; m0 < M; m0 += kMR)
-                micro_tile<NV>(ctile + m0 * kMaxNT, ap + m0 * K + k0 * kMR, panel, kc, k0 > 0);
+                micro_tile<NV>(ctile + m0 * kMaxNT, ap + m0 * K + k0 * kMR, bt, off + k0, kc, k0 > 0);
         }
+        Run runs[kMaxNT + 1];
+        const int n_runs = runs_of_tile(runs, v0, NT, cols);
         for (int64_t m0 = 0; m0 < M; m0 += kMR)
-            store_tile(y, ldy, ctile + m0 * kMaxNT, m0, std::min(M, m0 + kMR), v0, NT, cols, ep);
+            store_tile(y, ldy, ctile + m0 * kMaxNT, m0, std::min(M, m0 + kMR), runs, n_runs, ep);
     }
 }
 
@@ -306,6 +340,65 @@ void shifted_offsets(int32_t* off, int64_t C, int64_t KH, int64_t KW, int64_t Hp
             for (int64_t kw = 0; kw < KW; kw++) off[(c * KH + kh) * KW + kw] = int32_t((c * Hp + kh) * Wp + kw);
 }
 
+// Phase planes of a strided convolution. With stride s, tap (kh, kw) of output (oh, ow) reads padded
+// input (oh s + kh, ow s + kw), which is element (oh + kh/s, ow + kw/s) of phase (kh % s, kw % s):
+// phase (ph, pw) of channel c is the sub-image xpad[c][i s + ph][j s + pw] (Hq x Wq). Every tap is
+// then a shift inside one phase plane, and the strided convolution becomes the same shifted gemm as
+// a stride-1 one (which is the case s = 1: one phase, the padded image itself).
+struct Phases {
+    int64_t s, Hq, Wq, plane;  // stride, phase plane size
+    Phases(const ConvGeometry& g)
+        : s(g.stride), Hq((g.H + 2 * g.pad + g.stride - 1) / g.stride), Wq((g.W + 2 * g.pad + g.stride - 1) / g.stride),
+          plane(Hq * Wq) {}
+    // Offset of tap (kh, kw) of channel c: phase plane, then the shift inside it.
+    int64_t tap(int64_t c, int64_t kh, int64_t kw) const {
+        return ((c * s + kh % s) * s + kw % s) * plane + (kh / s) * Wq + kw / s;
+    }
+};
+
+// xq (C, s, s, Hq, Wq) = the phase planes of x (C,H,W) padded by p, then `slack` zeros.
+void pad_phases(float* __restrict xq, const float* __restrict x, int64_t C, int64_t H, int64_t W, int64_t p,
+                const Phases& ph, int64_t slack) {
+    if (ph.s == 1) return pad_planes(xq, x, nullptr, C, H, W, p, slack);
+    const int64_t s = ph.s;
+    std::memset(xq, 0, size_t(C * s * s * ph.plane + slack) * sizeof(float));
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t hp = h + p;
+            const float* __restrict src = x + (c * H + h) * W;
+            float* row = xq + ((c * s + hp % s) * s) * ph.plane + (hp / s) * ph.Wq;
+            for (int64_t pw = 0; pw < s; pw++) {  // padded column j s + pw is input column j s + pw - p
+                float* __restrict dst = row + pw * ph.plane;
+                const int64_t j0 = p > pw ? (p - pw + s - 1) / s : 0, j1 = std::min(ph.Wq, (W + p - pw + s - 1) / s);
+                for (int64_t j = j0; j < j1; j++) dst[j] = src[j * s + pw - p];
+            }
+        }
+}
+
+// dx (C,H,W) += the interior of the phase planes dxq (the adjoint of pad_phases).
+void unphase_add(float* __restrict dx, const float* __restrict dxq, int64_t C, int64_t H, int64_t W, int64_t p,
+                 const Phases& ph) {
+    const int64_t s = ph.s;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t hp = h + p;
+            float* __restrict dst = dx + (c * H + h) * W;
+            const float* row = dxq + ((c * s + hp % s) * s) * ph.plane + (hp / s) * ph.Wq;
+            for (int64_t pw = 0; pw < s; pw++) {
+                const float* __restrict src = row + pw * ph.plane;
+                const int64_t j0 = p > pw ? (p - pw + s - 1) / s : 0, j1 = std::min(ph.Wq, (W + p - pw + s - 1) / s);
+                for (int64_t j = j0; j < j1; j++) dst[j * s + pw - p] += src[j];
+            }
+        }
+}
+
+// Row offsets of the forward gemm: k = (c, kh, kw) -> Phases::tap.
+void phase_offsets(int32_t* off, const ConvGeometry& g, const Phases& ph) {
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t kh = 0; kh < g.KH; kh++)
+            for (int64_t kw = 0; kw < g.KW; kw++) off[(c * g.KH + kh) * g.KW + kw] = int32_t(ph.tap(c, kh, kw));
+}
+
 void strided_offsets(int32_t* off, int64_t K, int64_t stride) {
     for (int64_t k = 0; k < K; k++) off[k] = int32_t(k * stride);
 }
@@ -315,7 +408,7 @@ void strided_offsets(int32_t* off, int64_t K, int64_t stride) {
 bool split_images(const ConvGeometry& g) { return num_threads() > 1 && g.B >= num_threads(); }
 
 // Runs the tiles [0, n_tiles) of one image: all on this thread when images are split, else
-// split across the pool (thread t uses tile buffer tiles + t * tile_stride).
+// split across the pool (fn gets the tile range and the thread whose scratch to use).
 template <class Fn>
 void for_tiles(bool images_split, int thread, int64_t n_tiles, Fn fn) {
     if (images_split || num_threads() == 1) return fn(0, n_tiles, thread);
@@ -340,33 +433,39 @@ void for_images(const ConvGeometry& g, Fn fn) {
     }
 }
 
-// Layout of the forward: the B buffer of one image (padded image or im2col matrix) and its columns.
-struct ForwardPlan {
-    bool shifted;             // stride 1: shifted views of the padded image; else im2col
-    int64_t Hp, Wp, b_size;   // padded plane, and floats of the B buffer (with slack)
-    Columns cols;
-    explicit ForwardPlan(const ConvGeometry& g) : shifted(g.stride == 1) {
-        if (shifted) {
-            Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad;
-            b_size = g.C * Hp * Wp + g.KW + kMaxNT;
-            cols = make_columns(g.OH, g.OW, Wp);
-        } else {
-            Hp = Wp = 0;
-            b_size = g.K() * g.N() + kMaxNT;
-            cols = make_columns(g.OH, g.OW, g.OW);
-        }
+// Runs fn(i0, i1, thread) on each thread's contiguous chunk of the batch when images are split,
+// else fn(0, B, 0) on the caller.
+template <class Fn>
+void for_chunks(const ConvGeometry& g, Fn fn) {
+    if (split_images(g)) {
+        parallel_run([&](int t) {
+            int64_t i0, i1;
+            chunk_range(g.B, num_threads(), t, i0, i1);
+            if (i0 < i1) fn(i0, i1, t);
+        });
+    } else {
+        fn(0, g.B, 0);
     }
-};
+}
 
-// Floats taken by n int32 values, rounded up to whole 64-byte lines.
-int64_t int_floats(int64_t n) { return (n + 15) / 16 * 16; }
+// Layout of the forward: the phase planes of one image (the padded image when stride 1) and the
+// virtual columns of the shifted gemm.
+struct ForwardPlan {
+    Phases ph;
+    int64_t planes, b_size;  // floats of the phase planes, and of their buffer (slack for the last tile and shift)
+    Columns cols;
+    int64_t per_thread;
+    explicit ForwardPlan(const ConvGeometry& g)
+        : ph(g), planes(g.C * g.stride * g.stride * ph.plane), b_size(round16(planes + ph.Wq + g.KW + kMaxNT)),
+          cols(make_columns(g.OH, g.OW, ph.Wq)), per_thread(b_size + gemm_scratch(g.OC)) {}
+};
 
 }  // namespace
 
 int64_t conv2d_forward_workspace(const ConvGeometry& g, int n_threads) {
     ForwardPlan plan(g);
-    // shared: packed weights, row offsets; per thread: B buffer, tile
-    return packed_size(g.OC, g.K()) + int_floats(g.K()) + int64_t(n_threads) * ((plan.b_size + 15) / 16 * 16 + gemm_scratch(g.OC));
+    // shared: packed weights, row offsets; per thread: phase planes, C tile
+    return packed_size(g.OC, g.K()) + round16(g.K()) + int64_t(n_threads) * plan.per_thread;
 }
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* scale, const float* shift,
@@ -374,28 +473,24 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* scale
     const int64_t K = g.K(), N = g.N(), OC = g.OC, in_size = g.C * g.H * g.W;
     const ForwardPlan plan(g);
     float* ap = workspace;
-    int32_t* off = reinterpret_cast<int32_t*>(ap + packed_size(OC, K));
-    float* per_thread = ap + packed_size(OC, K) + int_floats(K);
-    const int64_t stride = (plan.b_size + 15) / 16 * 16 + gemm_scratch(OC);
+    int32_t* taps = reinterpret_cast<int32_t*>(ap + packed_size(OC, K));
+    float* per_thread = ap + packed_size(OC, K) + round16(K);
     pack_rows(ap, OC, K, [w, K](int64_t m, int64_t k) { return w[m * K + k]; });
-    if (plan.shifted) shifted_offsets(off, g.C, g.KH, g.KW, plan.Hp, plan.Wp);
-    else strided_offsets(off, K, N);
+    phase_offsets(taps, g, plan.ph);
     Epilogue ep;
     ep.scale = scale;
     ep.bias = shift;
     ep.relu = relu;
     const bool images_split = split_images(g);
-    for_images(g, [&](int64_t i, int t) {
-        float* bbuf = per_thread + t * stride;
-        if (plan.shifted) pad_planes(bbuf, x + i * in_size, nullptr, g.C, g.H, g.W, g.pad, g.KW + kMaxNT);
-        else {
-            im2col(bbuf, x + i * in_size, g);
-            std::memset(bbuf + K * N, 0, size_t(kMaxNT) * sizeof(float));
+    auto scratch = [&](int t) { return per_thread + t * plan.per_thread; };
+    for_chunks(g, [&](int64_t i0, int64_t i1, int t) {
+        float* xq = scratch(t);
+        for (int64_t i = i0; i < i1; i++) {
+            pad_phases(xq, x + i * in_size, g.C, g.H, g.W, g.pad, plan.ph, plan.b_size - plan.planes);
+            for_tiles(images_split, t, plan.cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
+                gemm_tiles(y + i * OC * N, N, ap, OC, K, xq, taps, plan.cols, ep, t0, t1, scratch(tt) + plan.b_size);
+            });
         }
-        for_tiles(images_split, t, plan.cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
-            float* tile = per_thread + tt * stride + (plan.b_size + 15) / 16 * 16;
-            gemm_tiles(y + i * OC * N, N, ap, OC, K, bbuf, off, plan.cols, ep, t0, t1, tile);
-        });
     });
 }
 
@@ -403,44 +498,48 @@ namespace {
 
 // The input gradient of a stride-1 convolution is itself a stride-1 convolution: dx = conv(dy, w')
 // with w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw] and padding KH-1-pad, which the shifted gemm
-// computes straight into dx. Other strides go through dcol = w^T dy and col2im's scatter-add.
+// computes straight into dx. Other strides compute dcol = w^T dyv over the virtual columns of the
+// forward's phase planes (dyv = dy with zero garbage columns), add each row of dcol into the phase
+// planes of dx at its tap's offset (a contiguous add, the adjoint of the forward's shifted read),
+// and scatter the phase planes back into dx.
 bool dx_by_transposed_conv(const ConvGeometry& g) { return g.stride == 1 && g.KH == g.KW && g.pad <= g.KH - 1; }
 
-// The weight gradient of a stride-1 convolution is KH*KW gemms over shifted rows of the padded
-// input stored channel-last, xT[(h Wp + w)][c]:
-//   dw[o][c][kh][kw] = sum_v dyv[o][v] xT[v + kh Wp + kw][c]
-// with dyv = dy in the virtual columns (v = oh Wp + ow, zero where ow >= OW). Each B row is C
-// contiguous floats; no im2col. Worth it when C fills a SIMD tile; else im2col + OpenBLAS.
-bool dw_by_shifted_gemm(const ConvGeometry& g) { return g.stride == 1 && g.C >= kLanes / 2; }
+// The weight gradient is KH*KW gemms over shifted rows of the input's phase planes stored
+// channel-last, xT[phase][i Wq + j][c]:
+//   dw[o][c][kh][kw] = sum_{oh,ow} dy[o][oh][ow] xT[(kh % s, kw % s)][oh Wq + ow + (kh / s) Wq + kw / s][c]
+// The sum runs over output pixels (the gemm's K), each picking its B row through the offset table;
+// each B row is C contiguous floats; no im2col. Worth it when C fills a SIMD tile; else im2col +
+// OpenBLAS.
+bool dw_by_shifted_gemm(const ConvGeometry& g) { return g.C >= kLanes / 2; }
 
-int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
-
-// xT ((H + 2p)(W + 2p) + extra rows, C) = x (C,H,W) padded by p and stored channel-last, then
-// kMaxNT floats of slack; all padding is zero.
+// xT (s*s phase planes of Hq*Wq rows, then `extra_rows`; C columns) = the phase planes of x (C,H,W)
+// padded by p, stored channel-last, then kMaxNT floats of slack; all padding is zero.
 void pad_transpose(float* __restrict xt, const float* __restrict x, int64_t C, int64_t H, int64_t W, int64_t p,
-                   int64_t extra_rows) {
-    const int64_t Wp = W + 2 * p, rows = (H + 2 * p) * Wp + extra_rows;
+                   const Phases& ph, int64_t extra_rows) {
+    const int64_t s = ph.s, rows = s * s * ph.plane + extra_rows;
     std::memset(xt, 0, size_t(rows * C + kMaxNT) * sizeof(float));
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t h = 0; h < H; h++) {
-            const float* src = x + (c * H + h) * W;
-            float* dst = xt + ((h + p) * Wp + p) * C + c;
-            for (int64_t w = 0; w < W; w++) dst[w * C] = src[w];
+    for (int64_t h = 0; h < H; h++) {
+        const int64_t hp = h + p;
+        for (int64_t w = 0; w < W; w++) {
+            const int64_t wp = w + p;
+            float* dst = xt + (((hp % s) * s + wp % s) * ph.plane + (hp / s) * ph.Wq + wp / s) * C;
+            const float* src = x + h * W + w;
+            for (int64_t c = 0; c < C; c++) dst[c] = src[c * H * W];
         }
+    }
 }
 
-// ap = dy (OC, OH*OW) in the virtual columns v = oh Wp + ow of width Wp (zero where ow >= OW),
-// packed as the A operand (blocks of kMR rows, [V][kMR]).
-void pack_virtual_rows(float* __restrict ap, const float* __restrict dy, int64_t OC, int64_t OH, int64_t OW, int64_t Wp) {
-    const int64_t V = OH * Wp;
+// Columns k_at .. k_at + OH*OW of A (OC rows, K columns in all) = dy (OC, OH*OW), in the packed
+// layout of pack_rows.
+void pack_dy_rows(float* __restrict ap, const float* __restrict dy, int64_t OC, int64_t N, int64_t K, int64_t k_at) {
     for (int64_t m0 = 0; m0 < OC; m0 += kMR) {
-        float* blk = ap + m0 * V;
-        for (int64_t oh = 0; oh < OH; oh++)
-            for (int64_t ow = 0; ow < Wp; ow++) {
-                float* d = blk + (oh * Wp + ow) * kMR;
-                for (int r = 0; r < kMR; r++)
-                    d[r] = (m0 + r < OC && ow < OW) ? dy[(m0 + r) * OH * OW + oh * OW + ow] : 0.0f;
-            }
+        float* blk = ap + m0 * K + k_at * kMR;
+        const int rows = int(std::min<int64_t>(kMR, OC - m0));
+        for (int64_t n = 0; n < N; n++) {
+            float* d = blk + n * kMR;
+            for (int r = 0; r < rows; r++) d[r] = dy[(m0 + r) * N + n];
+            for (int r = rows; r < kMR; r++) d[r] = 0.0f;
+        }
     }
 }
 
@@ -451,15 +550,19 @@ void pack_virtual_rows(float* __restrict ap, const float* __restrict dy, int64_t
 struct BackwardPlan {
     bool dx_transposed, dw_shifted;
     int64_t pad_t = 0, Hp_t = 0, Wp_t = 0;  // dx path: padding KH-1-pad of dy, padded plane
-    int64_t Wp = 0, V = 0;                  // dw path: padded width of x, virtual columns
+    Phases ph;                              // dw path: phase planes of x
+    int64_t V = 0;                          // dw path: output pixels per image (K of the gemm per image)
+    int64_t G = 1, xt_rows = 0, xt_slot = 0; // dw path: images per gemm, rows and floats of one xT slot
     Columns dx_cols, dw_cols;
     // shared
     int64_t a_size = 0, dx_off = 0, dw_off = 0;
     // per thread, as offsets into the thread's block
-    int64_t masked = 0, dw_a = 0, dw_b = 0, dx_b = 0, dcol = 0, gemm_ws = 0, part_dw = 0, part_db = 0, per_thread = 0;
+    int64_t masked = 0, dw_a = 0, dw_b = 0, dx_b = 0, dcol = 0, dxq = 0, gemm_ws = 0, part_dw = 0, part_db = 0,
+            per_thread = 0;
+    int64_t Vdx = 0;  // strided dx path: virtual columns of dy (pitch ph.Wq)
 
     BackwardPlan(const ConvGeometry& g, bool need_dx, bool need_dw)
-        : dx_transposed(need_dx && dx_by_transposed_conv(g)), dw_shifted(need_dw && dw_by_shifted_gemm(g)) {
+        : dx_transposed(need_dx && dx_by_transposed_conv(g)), dw_shifted(need_dw && dw_by_shifted_gemm(g)), ph(g) {
         const int64_t K = g.K(), N = g.N();
         int64_t gemm_rows = 0;
         if (need_dx && dx_transposed) {
@@ -469,31 +572,38 @@ struct BackwardPlan {
             dx_off = round16(g.OC * g.KH * g.KW);
             gemm_rows = g.C;
         } else if (need_dx) {
-            dx_cols = make_columns(1, N, N);
+            Vdx = g.OH * ph.Wq;
+            dx_cols = make_columns(1, Vdx, Vdx);
             a_size = packed_size(K, g.OC);
             dx_off = round16(g.OC);
             gemm_rows = K;
         }
         if (dw_shifted) {
-            Wp = g.W + 2 * g.pad, V = g.OH * Wp;
+            V = N;
+            // Images are concatenated along the gemm's K (= virtual columns): short K (small
+            // images) would spend the time storing partial dw tiles instead of multiplying.
+            G = std::clamp<int64_t>((512 + V - 1) / V, 1, std::min<int64_t>(16, std::max<int64_t>(1, g.B)));
+            xt_rows = g.stride * g.stride * ph.plane + ph.Wq + g.KW;
+            xt_slot = round16(xt_rows * g.C + kMaxNT);
             dw_cols = make_columns(1, g.C, g.C);
-            dw_off = round16(V);
+            dw_off = round16(G * V);
             gemm_rows = std::max(gemm_rows, g.OC);
         }
         int64_t at = 0;
         auto take = [&at](int64_t n) { int64_t here = at; at += round16(n); return here; };
         masked = take(g.OC * N);
         if (dw_shifted) {
-            dw_a = take(packed_size(g.OC, V));
-            dw_b = take(((g.H + 2 * g.pad) * Wp + g.KW) * g.C + kMaxNT);
+            dw_a = take(packed_size(g.OC, G * V));
+            dw_b = take(G * xt_slot);
         } else if (need_dw && !g.pointwise()) {
             dw_b = take(K * N);  // im2col of x
         }
         if (need_dx && dx_transposed) {
             dx_b = take(g.OC * Hp_t * Wp_t + g.KW + kMaxNT);
         } else if (need_dx) {
-            dx_b = take(g.OC * N + kMaxNT);
-            dcol = take(K * N);
+            dx_b = take(g.OC * Vdx + kMaxNT);
+            dcol = take(K * Vdx);
+            dxq = take(g.C * g.stride * g.stride * ph.plane + ph.Wq + g.KW + kMaxNT);
         }
         gemm_ws = take(gemm_rows > 0 ? gemm_scratch(gemm_rows) : 0);
         part_dw = take(g.OC * K);
@@ -526,9 +636,13 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         shifted_offsets(dx_off, OC, g.KH, g.KW, plan.Hp_t, plan.Wp_t);
     } else if (dx) {
         pack_rows(ap, K, OC, [w, K](int64_t m, int64_t o) { return w[o * K + m]; });  // w^T (K, OC)
-        strided_offsets(dx_off, OC, N);
+        strided_offsets(dx_off, OC, plan.Vdx);
     }
-    if (plan.dw_shifted) strided_offsets(dw_off, plan.V, C);
+    if (plan.dw_shifted)  // row (j, oh, ow) of B: row oh Wq + ow of image slot j
+        for (int64_t j = 0; j < plan.G; j++)
+            for (int64_t oh = 0; oh < g.OH; oh++)
+                for (int64_t ow = 0; ow < g.OW; ow++)
+                    dw_off[j * plan.V + oh * g.OW + ow] = int32_t(j * plan.xt_slot + (oh * plan.ph.Wq + ow) * C);
     const bool images_split = split_images(g);
     const int n_parts = images_split ? num_threads() : 1;
     auto scratch = [&](int t, int64_t at) { return per_thread + t * plan.per_thread + at; };
@@ -551,20 +665,34 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         if (db_acc)
             for (int64_t o = 0; o < OC; o++) db_acc[o] += vector_sum(dyb + o * N, N);
         if (dw_acc && plan.dw_shifted) {
+            // this image goes into slot j of the group; the group's gemms run when it is full or
+            // at the end of this thread's images
+            int64_t i0 = 0, i1 = g.B;
+            if (images_split) chunk_range(g.B, num_threads(), t, i0, i1);
+            const int64_t j = (i - i0) % plan.G, filled = j + 1;
             float* a = scratch(t, plan.dw_a);
             float* xt = scratch(t, plan.dw_b);
-            pack_virtual_rows(a, dyb, OC, g.OH, g.OW, plan.Wp);
-            pad_transpose(xt, xb, C, g.H, g.W, g.pad, g.KW);
-            Epilogue ep;
-            ep.accumulate = true;
-            for (int64_t kh = 0; kh < g.KH; kh++)
-                for (int64_t kw = 0; kw < g.KW; kw++) {
-                    float* part = dw_acc + (kh * g.KW + kw) * OC * C;
-                    const float* b = xt + (kh * plan.Wp + kw) * C;
-                    for_tiles(images_split, t, plan.dw_cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
-                        gemm_tiles(part, C, a, OC, plan.V, b, dw_off, plan.dw_cols, ep, t0, t1, scratch(tt, plan.gemm_ws));
-                    });
-                }
+            pack_dy_rows(a, dyb, OC, N, plan.G * plan.V, j * plan.V);
+            pad_transpose(xt + j * plan.xt_slot, xb, C, g.H, g.W, g.pad, plan.ph, plan.xt_rows - g.stride * g.stride * plan.ph.plane);
+            if (filled == plan.G || i == i1 - 1) {
+                // A's packed row blocks have room for G images; for an incomplete group, move each
+                // block's first filled*V columns together (ascending: a block's new place never
+                // reaches the data of a later block not yet moved).
+                const int64_t Kg = filled * plan.V;
+                if (filled < plan.G)
+                    for (int64_t m0 = kMR; m0 < OC; m0 += kMR)
+                        std::memmove(a + m0 * Kg, a + m0 * plan.G * plan.V, size_t(Kg * kMR) * sizeof(float));
+                Epilogue ep;
+                ep.accumulate = true;
+                for (int64_t kh = 0; kh < g.KH; kh++)
+                    for (int64_t kw = 0; kw < g.KW; kw++) {
+                        float* part = dw_acc + (kh * g.KW + kw) * OC * C;
+                        const float* b = xt + plan.ph.tap(0, kh, kw) * C;
+                        for_tiles(images_split, t, plan.dw_cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
+                            gemm_tiles(part, C, a, OC, Kg, b, dw_off, plan.dw_cols, ep, t0, t1, scratch(tt, plan.gemm_ws));
+                        });
+                    }
+            }
         } else if (dw_acc) {  // dw (OC,K) += dy_b (OC,N) col_b^T
             const float* cb = xb;
             if (!g.pointwise()) {
@@ -584,14 +712,32 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                 gemm_tiles(dxb, g.H * g.W, ap, C, OC * KK, bbuf, dx_off, plan.dx_cols, ep, t0, t1,
                            scratch(tt, plan.gemm_ws));
             });
-        } else {  // dcol (K,N) = w^T dy_b, scattered into dx_b by col2im
-            std::memcpy(bbuf, dyb, size_t(OC * N) * sizeof(float));
-            std::memset(bbuf + OC * N, 0, size_t(kMaxNT) * sizeof(float));
+        } else {  // dcol (K, Vdx) = w^T dyv, added into the phase planes of dx, which go back into dx_b
+            const Phases& ph = plan.ph;
+            const int64_t Vdx = plan.Vdx;
+            for (int64_t o = 0; o < OC; o++)
+                for (int64_t oh = 0; oh < g.OH; oh++) {
+                    float* __restrict d = bbuf + o * Vdx + oh * ph.Wq;
+                    const float* __restrict src = dyb + (o * g.OH + oh) * g.OW;
+                    for (int64_t j = 0; j < g.OW; j++) d[j] = src[j];
+                    for (int64_t j = g.OW; j < ph.Wq; j++) d[j] = 0.0f;
+                }
+            std::memset(bbuf + OC * Vdx, 0, size_t(kMaxNT) * sizeof(float));
             float* dcol = scratch(t, plan.dcol);
             for_tiles(images_split, t, plan.dx_cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {
-                gemm_tiles(dcol, N, ap, K, OC, bbuf, dx_off, plan.dx_cols, ep, t0, t1, scratch(tt, plan.gemm_ws));
+                gemm_tiles(dcol, Vdx, ap, K, OC, bbuf, dx_off, plan.dx_cols, ep, t0, t1, scratch(tt, plan.gemm_ws));
             });
-            col2im_add(dxb, dcol, g);
+            float* dxq = scratch(t, plan.dxq);
+            const int64_t planes = C * g.stride * g.stride * ph.plane;
+            std::memset(dxq, 0, size_t(planes + ph.Wq + g.KW + kMaxNT) * sizeof(float));
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t kh = 0; kh < g.KH; kh++)
+                    for (int64_t kw = 0; kw < g.KW; kw++) {
+                        float* __restrict d = dxq + ph.tap(c, kh, kw);
+                        const float* __restrict src = dcol + ((c * g.KH + kh) * g.KW + kw) * Vdx;
+                        for (int64_t v = 0; v < Vdx; v++) d[v] += src[v];
+                    }
+            unphase_add(dxb, dxq, C, g.H, g.W, g.pad, ph);
         }
     });
     // Partial sums into dw and db, in thread order.

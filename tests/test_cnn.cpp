@@ -54,6 +54,8 @@ const std::vector<ConvCase> kConvCases = {
     // enough input channels for the channel-last weight-gradient path; more than one row block of A
     {2, 9, 5, 5, 11, 3, 1, 1, true}, {2, 17, 4, 6, 5, 3, 1, 0, false}, {1, 16, 6, 6, 4, 5, 1, 2, true},
     {2, 40, 3, 3, 9, 1, 1, 0, true}, {2, 12, 5, 4, 3, 3, 2, 1, false},
+    // images grouped in the weight gradient: incomplete groups (3 images on 2 threads), 3 row blocks
+    {3, 8, 4, 4, 20, 3, 1, 1, true}, {5, 9, 3, 5, 17, 3, 2, 1, false},
 };
 
 }  // namespace
@@ -101,6 +103,29 @@ TEST_CASE("gradcheck: conv2d (stride, padding, kernel sizes, bias)", "[cnn][conv
         if (k.bias) in.push_back(randn({k.OC}, seed++));
         gradcheck([s, p](const V& v) { return nn::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), s, p); }, in);
     }
+}
+
+TEST_CASE("conv2d gradients on 2 threads equal those on 1 thread", "[cnn][conv][threads]") {
+    uint64_t seed = 300;
+    for (const ConvCase& k : kConvCases) {
+        INFO("B " << k.B << " C " << k.C << " " << k.H << "x" << k.W << " OC " << k.OC << " k " << k.K << " s "
+                  << k.stride << " p " << k.pad);
+        Tensor x = randn({k.B, k.C, k.H, k.W}, seed++), w = randn({k.OC, k.C, k.K, k.K}, seed++);
+        Tensor b = randn({k.OC}, seed++);
+        Tensor y_grad = randn({k.B, k.OC, (k.H + 2 * k.pad - k.K) / k.stride + 1, (k.W + 2 * k.pad - k.K) / k.stride + 1},
+                              seed++);
+        std::vector<std::vector<float>> grads[2];
+        for (int threads : {1, 2}) {
+            nn::set_num_threads(threads);
+            for (const Tensor* t : {&x, &w, &b}) t->requires_grad_(), t->zero_grad();
+            nn::run_backward(nn::conv2d(x, w, b, k.stride, k.pad, true), y_grad);
+            for (const Tensor* t : {&x, &w, &b}) grads[threads - 1].push_back(t->grad().to_vector());
+        }
+        testing::require_close(grads[1][0], grads[0][0], 1e-4f, 1e-4f, "dx");
+        testing::require_close(grads[1][1], grads[0][1], 1e-4f, 1e-4f, "dw");
+        testing::require_close(grads[1][2], grads[0][2], 1e-4f, 1e-4f, "db");
+    }
+    nn::set_num_threads(1);
 }
 
 TEST_CASE("gradcheck: conv2d on 2 threads (images split across the pool)", "[cnn][conv][gradcheck][threads]") {

@@ -1,7 +1,7 @@
 """PyTorch side of `make bench`: the same architectures, batch sizes and thread counts as our
 benchmarks, timed the same way (steady-state steps after warm-up). Run with Debian's python3-torch:
     /usr/bin/python3 experiments/reference/torch_bench.py --model lenet300 --threads 1
-Prints one CSV line per measurement: model,mode,threads,batch,images_per_s.
+Prints one CSV line per measurement: model,mode,threads,batch,images_per_s,images_per_cpu_s.
 Never required by the project; `make bench` runs it only when torch is importable."""
 import argparse
 import time
@@ -146,15 +146,17 @@ def bench_infer(model, batch, seconds):
 
 
 def timed(step, batch, seconds):
+    """Steady-state throughput after warm-up: (items per wall second, items per CPU second of the
+    process). The second is robust to other programs sharing the cores (single-threaded runs)."""
     for _ in range(20):
         step()
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         step()
         n += 1
         dt = time.perf_counter() - t0
         if dt > seconds and n >= 10:
-            return n * batch / dt
+            return n * batch / dt, n * batch / max(time.process_time() - c0, 1e-9)
 
 
 def main():
@@ -169,7 +171,8 @@ def main():
     torch.manual_seed(0)
     model = MODELS[a.model]()
     fn = bench_train if a.mode == "train" else bench_infer
-    print(f"{a.model},{a.mode},{a.threads},{a.batch},{fn(model, a.batch, a.seconds):.1f}")
+    wall, cpu = fn(model, a.batch, a.seconds)
+    print(f"{a.model},{a.mode},{a.threads},{a.batch},{wall:.1f},{cpu:.1f}")
 
 
 if __name__ == "__main__":
