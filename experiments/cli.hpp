@@ -5,8 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.hpp"
-
 namespace experiments {
 
 using Argv = std::vector<std::string>;
@@ -17,10 +15,5 @@ int cmd_info(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);
-
-// Training augmentation for a model: mode "auto" turns random crops (zero padding `crop_padding`)
-// and horizontal flips on for vgg and resnet20 and off for the others (the lottery-ticket nets and
-// LeNets are trained without augmentation, as in their papers); "on" / "off" force it.
-data::Augment default_augment(const std::string& model_spec, const std::string& mode, int crop_padding);
 
 }  // namespace experiments

@@ -5,7 +5,9 @@
 #include "data/dataset.hpp"
 #include "experiments/args.hpp"
 #include "experiments/cli.hpp"
+#include "experiments/presets.hpp"
 #include "nn/check.hpp"
+#include "nn/autograd.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/io.hpp"
 #include "nn/models.hpp"
@@ -15,19 +17,6 @@
 namespace experiments {
 
 void apply_threads(int threads) { nn::set_num_threads(threads); }
-
-data::Augment default_augment(const std::string& model_spec, const std::string& mode, int crop_padding) {
-    ENSURE(mode == "auto" || mode == "on" || mode == "off", "--augment must be auto, on or off, got '", mode, "'");
-    ENSURE(crop_padding >= 0 && crop_padding < 28, "--crop-padding must be in 0..27, got ", crop_padding);
-    std::string name = nn::ModelSpec::parse(model_spec).name;
-    bool on = mode == "on" || (mode == "auto" && (name == "vgg" || name == "resnet20"));
-    data::Augment a;
-    if (on) {
-        a.crop_padding = crop_padding;
-        a.hflip = true;
-    }
-    return a;
-}
 
 int cmd_train(const Argv& argv) {
     std::string model = "lenet300";
@@ -97,13 +86,17 @@ int cmd_train(const Argv& argv) {
 }
 
 int cmd_eval(const Argv& argv) {
-    std::string ckpt, split = "test";
+    std::string ckpt, split = "test", dump;
     int threads = 1;
+    int64_t dump_n = 64;
     Args args("secateurs eval", "Evaluate a checkpoint on Fashion-MNIST. The architecture comes from the file's\n"
                                 "\"arch\" metadata.");
     args.add("ckpt", &ckpt, "checkpoint (.safetensors)")
         .add("split", &split, "test or train")
-        .add("threads", &threads, "worker threads (0: all cores)");
+        .add("threads", &threads, "worker threads (0: all cores)")
+        .add("dump-logits", &dump, "also write the first --dump-n images of the split and their logits (eval mode)\n"
+                                   "to this safetensors file as \"input\" and \"logits\", e.g. to compare with PyTorch")
+        .add("dump-n", &dump_n, "images in --dump-logits");
     if (!args.parse(argv)) return 0;
     ENSURE(!ckpt.empty(), "secateurs eval: --ckpt FILE is required");
     apply_threads(threads);
@@ -116,6 +109,20 @@ int cmd_eval(const Argv& argv) {
     nn::EvalResult r = nn::evaluate(*net, ds);
     std::printf("%s on fashion-mnist/%s: accuracy %.2f%%  loss %.4f  (%lld examples)\n", arch->second.c_str(),
                 split.c_str(), 100.0 * r.accuracy, r.loss, (long long)r.n);
+    if (!dump.empty()) {
+        ENSURE(dump_n > 0 && dump_n <= ds.size(), "secateurs eval: --dump-n must be in 1..", ds.size(), ", got ", dump_n);
+        data::DataLoader loader(ds, dump_n, false, 0);
+        data::Batch batch = loader.batch(0);
+        net->eval();
+        nn::NoGradGuard no_grad;
+        nn::st::File out;
+        out.metadata["arch"] = arch->second;
+        out.metadata["source"] = ckpt;
+        out.put("input", batch.x);
+        out.put("logits", net->forward(batch.x));
+        out.write(dump);
+        std::printf("wrote %s (%lld images and their logits)\n", dump.c_str(), (long long)dump_n);
+    }
     return 0;
 }
 

@@ -1,8 +1,10 @@
 // The CNN model zoo: output shapes, PyTorch state-dict names and shapes, spec options (widths of
 // thinned models), checkpoint round trips with BatchNorm buffers, and one "overfit one batch" test
 // per model family (tiny batch, few steps).
+#include <cstdlib>
 #include <filesystem>
 
+#include "experiments/presets.hpp"
 #include "helpers.hpp"
 #include "nn/check.hpp"
 #include "nn/checkpoint.hpp"
@@ -190,4 +192,54 @@ TEST_CASE("overfit one batch: resnet20", "[cnn][models][overfit]") {
     auto [loss, acc] = overfit(*m, 40, 0.05f, false);
     REQUIRE(loss < 0.05f);
     REQUIRE(acc == 1.0);
+}
+
+TEST_CASE("augmentation defaults: on for vgg and resnet20, off for the others, overridable", "[cnn][augment]") {
+    using experiments::default_augment;
+    for (const char* spec : {"vgg", "resnet20", "vgg:widths=8-8-16-16-32-32"}) {
+        data::Augment a = default_augment(spec, "auto");
+        REQUIRE(a.enabled());
+        REQUIRE(a.crop_padding == 2);
+        REQUIRE(a.hflip);
+    }
+    for (const char* spec : {"lenet300", "lenet5", "conv2", "conv4", "conv6"}) REQUIRE_FALSE(default_augment(spec, "auto").enabled());
+    REQUIRE(default_augment("conv4", "on", 3).crop_padding == 3);
+    REQUIRE_FALSE(default_augment("vgg", "off").enabled());
+    REQUIRE_THROWS_WITH(default_augment("vgg", "maybe"), Catch::Contains("--augment"));
+    REQUIRE_THROWS_WITH(default_augment("vgg", "on", 28), Catch::Contains("--crop-padding"));
+    REQUIRE(experiments::quick_preset("vgg").augment);
+    REQUIRE_FALSE(experiments::quick_preset("conv4").augment);
+    REQUIRE_THROWS_AS(experiments::quick_preset("alexnet"), nn::Error);
+}
+
+TEST_CASE("secateurs eval --dump-logits writes the images and the logits PyTorch is compared on", "[cnn][cli]") {
+    const char* bin = std::getenv("SECATEURS_BIN");
+    if (!bin) {
+        WARN("SECATEURS_BIN not set (run through meson test); skipped");
+        return;
+    }
+    auto dir = std::filesystem::temp_directory_path() / "secateurs_test_dump_logits";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    std::string d = dir.string();
+    std::string train = std::string(bin) + " train --model lenet5 --max-steps 2 --epochs 1 --val 100 --out " + d +
+                        " > " + d + "/train.log 2>&1";
+    REQUIRE(std::system(train.c_str()) == 0);
+    std::string eval = std::string(bin) + " eval --ckpt " + d + "/model.safetensors --dump-logits " + d +
+                       "/logits.safetensors --dump-n 5 > " + d + "/eval.log 2>&1";
+    REQUIRE(std::system(eval.c_str()) == 0);
+    nn::st::File f = nn::st::File::read(d + "/logits.safetensors");
+    REQUIRE(f.tensor("input").shape() == Shape{5, 1, 28, 28});
+    REQUIRE(f.tensor("logits").shape() == Shape{5, 10});
+    REQUIRE(f.metadata.at("arch") == "lenet5");
+    // the logits are those of the checkpoint's model on those images
+    auto m = nn::make_model("lenet5", 0);
+    nn::load_model(d + "/model.safetensors", *m);
+    m->eval();
+    nn::NoGradGuard ng;
+    testing::require_close(m->forward(f.tensor("input")).to_vector(), f.tensor("logits").to_vector(), 1e-6f, 1e-6f,
+                           "logits");
+    std::string bad = std::string(bin) + " train --model vgg --augment sometimes > " + d + "/bad.log 2>&1";
+    REQUIRE(std::system(bad.c_str()) != 0);
+    std::filesystem::remove_all(dir);
 }
