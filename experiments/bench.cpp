@@ -249,6 +249,7 @@ std::vector<std::string> split_list(const std::string& s) {
 
 int main(int argc, char** argv) {
     nn::select_blas_core(argv);
+    nn::retain_heap_memory();
     std::string models = "lenet300,lenet5,conv4,vgg,resnet20", modes = "train,infer,latency", out = "runs/bench";
     std::string torch = "auto", conv_models = "lenet5,conv4,vgg,resnet20";
     int max_threads = 2, repeat = 3;

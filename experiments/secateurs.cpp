@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "experiments/cli.hpp"
+#include "nn/alloc.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
 
@@ -31,6 +32,7 @@ void usage(FILE* out) {
 
 int main(int argc, char** argv) {
     nn::select_blas_core(argv);
+    nn::retain_heap_memory();
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
