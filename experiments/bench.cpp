@@ -1,14 +1,20 @@
-// `make bench`: throughput of our training and inference steps, measured side by side in one run
-// with the PyTorch reference (experiments/reference/torch_bench.py, when python3-torch is installed)
-// on the same architecture, batch and thread count. PyTorch runs twice: "tuned" (glibc malloc kept
-// from returning memory to the OS, OpenBLAS on one thread, the same OpenBLAS core as ours) and "as
-// shipped". Prints a table and writes CSV. Numbers are ratios of runs made minutes apart on a shared
-// machine; rerun to see the spread.
+// `make bench`: throughput of our training and inference steps and batch-1 latency, measured side by
+// side in one run with the PyTorch reference (experiments/reference/torch_bench.py, when
+// python3-torch is installed) on the same architecture, batch and thread count; then how close our
+// convolution layers come to raw OpenBLAS sgemm on their im2col shapes. PyTorch runs twice: "tuned"
+// (glibc malloc kept from returning memory to the OS, OpenBLAS on one thread, the same OpenBLAS core
+// as ours) and "as shipped". Every point is measured `--repeat` times, interleaving ours and
+// PyTorch's runs, and the median is reported. Besides images per wall-clock second, each side
+// reports images per CPU-second of its process: on a machine shared with other work that figure is
+// the robust one for single-threaded runs. Prints tables and writes CSV.
+#include <cblas.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,6 +24,7 @@
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
 #include "nn/io.hpp"
+#include "nn/kernels.hpp"
 #include "nn/models.hpp"
 #include "nn/ops.hpp"
 #include "nn/optim.hpp"
@@ -31,29 +38,37 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-struct Timing {
-    double per_second = 0;     // items per second
+double cpu_now() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+struct Rate {
+    double wall = -1, cpu = -1;  // items per wall-clock second, per CPU-second of this process
     double faults_per_step = 0;
 };
 
 // Runs `step` for warm-up, then for at least `seconds` (and 10 steps); items per call = `items`.
-Timing measure(const std::function<void()>& step, int64_t items, double seconds) {
+Rate measure(const std::function<void()>& step, int64_t items, double seconds) {
     for (int i = 0; i < 10; i++) step();
     uint64_t f0 = nn::page_faults_minor();
     int64_t n = 0;
-    double t0 = now(), dt = 0;
+    double t0 = now(), c0 = cpu_now(), dt = 0;
     do {
         step();
         n++;
         dt = now() - t0;
     } while (dt < seconds || n < 10);
-    Timing t;
-    t.per_second = double(n * items) / dt;
-    t.faults_per_step = double(nn::page_faults_minor() - f0) / double(n);
-    return t;
+    Rate r;
+    r.wall = double(n * items) / dt;
+    r.cpu = double(n * items) / std::max(cpu_now() - c0, 1e-9);
+    r.faults_per_step = double(nn::page_faults_minor() - f0) / double(n);
+    return r;
 }
 
-Timing bench_model(const std::string& spec, const std::string& mode, int64_t batch, double seconds) {
+// mode: "train" (SGD step at `batch`), "infer" (forward without gradients at `batch`).
+Rate bench_model(const std::string& spec, const std::string& mode, int64_t batch, double seconds) {
     auto model = nn::make_model(spec, 1);
     nn::Rng rng(2);
     nn::Tensor x = nn::Tensor::empty({batch, 1, 28, 28});
@@ -63,7 +78,9 @@ Timing bench_model(const std::string& spec, const std::string& mode, int64_t bat
     if (mode == "train") {
         model->train();
         nn::SGD opt(model->named_parameters(), nn::SGDOptions{0.01f, 0.9f, 0.0f, 0.0f, false});
-        return measure(
+        // as in nn::Trainer::fit
+        bool previous = nn::set_flush_denormals(true);
+        Rate r = measure(
             [&] {
                 opt.zero_grad();
                 nn::Tensor loss = nn::cross_entropy(model->forward(x), y);
@@ -71,6 +88,8 @@ Timing bench_model(const std::string& spec, const std::string& mode, int64_t bat
                 opt.step();
             },
             batch, seconds);
+        nn::set_flush_denormals(previous);
+        return r;
     }
     model->eval();
     return measure(
@@ -81,9 +100,9 @@ Timing bench_model(const std::string& spec, const std::string& mode, int64_t bat
         batch, seconds);
 }
 
-// Runs the PyTorch reference; returns items/s or a negative value when it is unavailable.
-double torch_reference(const std::string& model, const std::string& mode, int threads, int64_t batch, double seconds,
-                       bool tuned) {
+// Runs the PyTorch reference; negative rates when it is unavailable or failed.
+Rate torch_reference(const std::string& model, const std::string& mode, int threads, int64_t batch, double seconds,
+                     bool tuned) {
     std::string env = "OMP_NUM_THREADS=" + std::to_string(threads);
     // "As shipped" gets this machine's own environment: undo our OpenBLAS core choice if we made it.
     if (!tuned && std::getenv("SECATEURS_BLAS_REEXEC")) env = "-u OPENBLAS_CORETYPE " + env;
@@ -94,65 +113,249 @@ double torch_reference(const std::string& model, const std::string& mode, int th
     std::string cmd = "env " + env + " /usr/bin/python3 " SECATEURS_SOURCE_DIR "/experiments/reference/torch_bench.py" +
                       " --model " + model + " --mode " + mode + " --threads " + std::to_string(threads) + " --batch " +
                       std::to_string(batch) + " --seconds " + std::to_string(seconds) + " 2>/dev/null";
+    Rate r;
     FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return -1;
+    if (!p) return r;
     char line[256] = {};
     std::string last;
     while (std::fgets(line, sizeof line, p)) last = line;
     int status = pclose(p);
-    if (status != 0 || last.empty()) return -1;
-    size_t comma = last.rfind(',');
-    return comma == std::string::npos ? -1 : std::atof(last.c_str() + comma + 1);
+    if (status != 0 || last.empty()) return r;
+    // model,mode,threads,batch,wall,cpu
+    std::vector<std::string> f;
+    for (size_t b = 0, e; b <= last.size(); b = e + 1) {
+        e = last.find(',', b);
+        if (e == std::string::npos) e = last.size();
+        f.push_back(last.substr(b, e - b));
+    }
+    if (f.size() >= 6) r.wall = std::atof(f[4].c_str()), r.cpu = std::atof(f[5].c_str());
+    return r;
 }
 
 bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
+
+double median(std::vector<double> v) {
+    if (v.empty()) return -1;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// ---- convolution layers against raw sgemm -------------------------------------------------------
+
+struct ConvLayer {
+    std::string name;
+    nn::Conv2d* conv;
+    int64_t C, H, W;  // input of the layer
+};
+
+// The convolutions of a zoo model with the input shape each one sees (28x28 images).
+std::vector<ConvLayer> conv_layers(nn::Module& m) {
+    std::vector<ConvLayer> out;
+    auto out_side = [](const nn::Conv2d& c, int64_t s) { return (s + 2 * c.padding - c.kernel_size) / c.stride + 1; };
+    if (auto* l = dynamic_cast<nn::LeNet5*>(&m)) {
+        out.push_back({"conv1", l->conv1.get(), 1, 28, 28});
+        int64_t s = out_side(*l->conv1, 28) / 2;
+        out.push_back({"conv2", l->conv2.get(), l->conv1->out_channels, s, s});
+    } else if (auto* c = dynamic_cast<nn::ConvNet*>(&m)) {
+        int64_t ch = 1, s = 28;
+        for (auto& [name, child] : c->features->children()) {
+            if (auto* conv = dynamic_cast<nn::Conv2d*>(child.get())) {
+                out.push_back({"features." + name, conv, ch, s, s});
+                ch = conv->out_channels, s = out_side(*conv, s);
+            } else if (dynamic_cast<nn::MaxPool2d*>(child.get())) {
+                s /= 2;
+            }
+        }
+    } else if (auto* r = dynamic_cast<nn::ResNet*>(&m)) {
+        out.push_back({"conv1", r->conv1.get(), 1, 28, 28});
+        int64_t ch = r->conv1->out_channels, s = 28;
+        for (size_t li = 0; li < r->layers.size(); li++)
+            for (auto& [bname, child] : r->layers[li]->children()) {
+                auto* b = dynamic_cast<nn::BasicBlock*>(child.get());
+                std::string p = "layer" + std::to_string(li + 1) + "." + bname + ".";
+                out.push_back({p + "conv1", b->conv1.get(), ch, s, s});
+                int64_t s1 = out_side(*b->conv1, s);
+                out.push_back({p + "conv2", b->conv2.get(), b->conv1->out_channels, s1, s1});
+                if (b->downsample)
+                    out.push_back({p + "downsample.0", dynamic_cast<nn::Conv2d*>(&b->downsample->at(0)), ch, s, s});
+                ch = b->conv2->out_channels, s = s1;
+            }
+    }
+    return out;
+}
+
+struct ConvEfficiency {
+    double ours_fwd_ms, blas_fwd_ms, ours_bwd_ms, blas_bwd_ms;
+};
+
+// One layer at batch B on the current thread count: our forward (padding or im2col + gemm + bias +
+// ReLU) and backward (dx when C > 1, dw, db) against raw cblas_sgemm on the im2col shapes of every
+// image: forward (OC,K)x(K,N); backward dw (OC,N)x(N,K) and dcol (K,OC)x(OC,N).
+ConvEfficiency conv_efficiency(const ConvLayer& L, int64_t B, double seconds) {
+    const nn::Conv2d& c = *L.conv;
+    auto g = nn::kernels::conv_geometry(B, L.C, L.H, L.W, c.out_channels, c.kernel_size, c.kernel_size, c.stride,
+                                        c.padding);
+    const int64_t M = g.OC, N = g.N(), K = g.K();
+    nn::Rng rng(3);
+    nn::Tensor x = nn::Tensor::empty({B, L.C, L.H, L.W}), y = nn::Tensor::empty({B, M, g.OH, g.OW});
+    for (int64_t i = 0; i < x.numel(); i++) x.data()[i] = rng.normal();
+    nn::Tensor w = c.weight.detach(), bias = nn::Tensor::zeros({M});
+    nn::Tensor ws = nn::Tensor::empty({std::max(nn::kernels::conv2d_forward_workspace(g, nn::num_threads()),
+                                                nn::kernels::conv2d_backward_workspace(g, nn::num_threads()))});
+    nn::Tensor dx = nn::Tensor::zeros(x.shape()), dw = nn::Tensor::zeros(w.shape()), db = nn::Tensor::zeros({M});
+    const bool need_dx = L.C > 1;
+    auto time_of = [&](const std::function<void()>& f) {
+        Rate r = measure(f, 1, seconds);
+        return 1000.0 / r.wall;  // ms per call
+    };
+    ConvEfficiency e{};
+    e.ours_fwd_ms = time_of([&] {
+        nn::kernels::conv2d_forward(y.data(), x.data(), w.data(), nullptr, bias.data(), g, true, ws.data());
+    });
+    e.ours_bwd_ms = time_of([&] {
+        nn::kernels::conv2d_backward(need_dx ? dx.data() : nullptr, dw.data(), db.data(), y.data(), nullptr, x.data(),
+                                     w.data(), g, ws.data());
+    });
+    std::vector<float> A(size_t(M * K), 0.01f), col(size_t(K * N), 0.02f), C(size_t(M * N)), dwb(size_t(M * K));
+    std::vector<float> dcol(size_t(K * N));
+    e.blas_fwd_ms = time_of([&] {
+        for (int64_t i = 0; i < B; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(M), int(N), int(K), 1.0f, A.data(), int(K),
+                        col.data(), int(N), 0.0f, C.data(), int(N));
+    });
+    e.blas_bwd_ms = time_of([&] {
+        for (int64_t i = 0; i < B; i++) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(M), int(K), int(N), 1.0f, C.data(), int(N),
+                        col.data(), int(N), 1.0f, dwb.data(), int(K));
+            if (need_dx)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(K), int(N), int(M), 1.0f, A.data(), int(K),
+                            C.data(), int(N), 0.0f, dcol.data(), int(N));
+        }
+    });
+    return e;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    for (size_t b = 0, e; b <= s.size(); b = e + 1) {
+        e = s.find(',', b);
+        if (e == std::string::npos) e = s.size();
+        if (e > b) out.push_back(s.substr(b, e - b));
+    }
+    return out;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
     nn::select_blas_core(argv);
-    std::string models = "lenet300", out = "runs/bench", torch = "auto";
-    int max_threads = 2;
+    nn::retain_heap_memory();
+    std::string models = "lenet300,lenet5,conv4,vgg,resnet20", modes = "train,infer,latency", out = "runs/bench";
+    std::string torch = "auto", conv_models = "lenet5,conv4,vgg,resnet20";
+    int max_threads = 2, repeat = 3;
     int64_t batch = 128;
-    double seconds = 3.0;
-    experiments::Args args("bench", "Training and inference throughput, side by side with PyTorch when installed.");
+    double seconds = 1.5;
+    experiments::Args args("bench", "Training and inference throughput and batch-1 latency, side by side with PyTorch\n"
+                                    "when installed; then our conv layers against raw sgemm on their im2col shapes.");
     args.add("models", &models, "comma-separated model specs")
-        .add("batch", &batch, "batch size")
+        .add("modes", &modes, "comma-separated: train, infer (both at --batch), latency (batch 1)")
+        .add("batch", &batch, "batch size of train and infer")
         .add("threads", &max_threads, "measure 1 .. this many threads")
-        .add("seconds", &seconds, "measuring time per point")
+        .add("seconds", &seconds, "measuring time per run")
+        .add("repeat", &repeat, "runs per point (interleaved with PyTorch's); the median is reported")
         .add("torch", &torch, "auto (when installed), on or off")
-        .add("out", &out, "directory for bench.csv");
+        .add("conv-models", &conv_models, "models whose conv layers are compared with sgemm (empty: skip)")
+        .add("out", &out, "directory for bench.csv and conv.csv");
     try {
         if (!args.parse(argc, argv)) return 0;
+        ENSURE(repeat >= 1 && max_threads >= 1 && batch >= 1, "bench: --repeat, --threads and --batch must be >= 1");
         bool use_torch = torch == "on" || (torch == "auto" && torch_available());
         nn::io::make_dirs(out);
-        std::string csv = "model,mode,threads,batch,ours_per_s,torch_tuned_per_s,torch_shipped_per_s,ratio_tuned,faults_per_step\n";
-        std::printf("OpenBLAS core: %s; PyTorch reference: %s\n\n", nn::blas_core_name().c_str(),
-                    use_torch ? "yes" : "no (python3-torch not installed)");
-        std::printf("%-10s %-6s %3s %6s %12s %12s %12s %7s %8s\n", "model", "mode", "thr", "batch", "ours img/s",
-                    "torch tuned", "torch shipped", "ratio", "faults");
-        std::vector<std::string> specs;
-        for (size_t b = 0, e; b <= models.size(); b = e + 1) {
-            e = models.find(',', b);
-            if (e == std::string::npos) e = models.size();
-            if (e > b) specs.push_back(models.substr(b, e - b));
-        }
-        for (const std::string& spec : specs)
-            for (const char* mode : {"train", "infer"})
+        std::printf("OpenBLAS core: %s; PyTorch reference: %s; median of %d runs each\n", nn::blas_core_name().c_str(),
+                    use_torch ? "yes" : "no (python3-torch not installed)", repeat);
+        std::printf("train/infer: images per second (batch %lld); latency: ms per image (batch 1). ratio = ours / "
+                    "PyTorch tuned\n(>1 is faster for throughput, <1 is faster for latency). cpu: per CPU-second.\n\n",
+                    (long long)batch);
+        std::printf("%-9s %-7s %3s %10s %10s %10s %7s | %10s %10s %7s | %6s\n", "model", "mode", "thr", "ours",
+                    "tuned", "shipped", "ratio", "ours cpu", "tuned cpu", "ratio", "faults");
+        std::string csv = "model,mode,threads,batch,ours,torch_tuned,torch_shipped,ratio,ours_cpu,torch_tuned_cpu,"
+                          "ratio_cpu,faults_per_step\n";
+        for (const std::string& spec : split_list(models))
+            for (const std::string& mode : split_list(modes)) {
+                ENSURE(mode == "train" || mode == "infer" || mode == "latency", "bench: unknown mode '", mode, "'");
+                const bool latency = mode == "latency";
+                const std::string run_mode = latency ? "infer" : mode;
+                const int64_t b = latency ? 1 : batch;
                 for (int threads = 1; threads <= max_threads; threads++) {
-                    nn::set_num_threads(threads);
-                    Timing ours = bench_model(spec, mode, batch, seconds);
-                    double tuned = use_torch ? torch_reference(spec, mode, threads, batch, seconds, true) : -1;
-                    double shipped = use_torch ? torch_reference(spec, mode, threads, batch, seconds, false) : -1;
-                    double ratio = tuned > 0 ? ours.per_second / tuned : 0;
-                    std::printf("%-10s %-6s %3d %6lld %12.0f %12.0f %12.0f %6.2fx %8.2f\n", spec.c_str(), mode, threads,
-                                (long long)batch, ours.per_second, tuned, shipped, ratio, ours.faults_per_step);
+                    std::vector<double> ow, oc, tw, tc, sw, faults;
+                    for (int rep = 0; rep < repeat; rep++) {
+                        nn::set_num_threads(threads);
+                        Rate o = bench_model(spec, run_mode, b, seconds);
+                        ow.push_back(o.wall), oc.push_back(o.cpu), faults.push_back(o.faults_per_step);
+                        if (use_torch) {
+                            Rate t = torch_reference(nn::ModelSpec::parse(spec).name, run_mode, threads, b, seconds, true);
+                            Rate s = torch_reference(nn::ModelSpec::parse(spec).name, run_mode, threads, b, seconds, false);
+                            tw.push_back(t.wall), tc.push_back(t.cpu), sw.push_back(s.wall);
+                        }
+                    }
+                    double o_w = median(ow), o_c = median(oc), t_w = median(tw), t_c = median(tc), s_w = median(sw);
+                    auto shown = [latency](double rate) { return rate <= 0 ? -1.0 : latency ? 1000.0 / rate : rate; };
+                    double ratio = t_w > 0 ? (latency ? t_w / o_w : o_w / t_w) : 0;
+                    double ratio_cpu = t_c > 0 ? (latency ? t_c / o_c : o_c / t_c) : 0;
+                    const char* fmt = latency ? "%-9s %-7s %3d %10.3f %10.3f %10.3f %6.2fx | %10.3f %10.3f %6.2fx | %6.2f\n"
+                                              : "%-9s %-7s %3d %10.0f %10.0f %10.0f %6.2fx | %10.0f %10.0f %6.2fx | %6.2f\n";
+                    std::printf(fmt, spec.c_str(), mode.c_str(), threads, shown(o_w), shown(t_w), shown(s_w), ratio,
+                                shown(o_c), shown(t_c), ratio_cpu, median(faults));
                     std::fflush(stdout);
-                    csv += nn::str_cat(spec, ",", mode, ",", threads, ",", batch, ",", ours.per_second, ",", tuned, ",",
-                                       shipped, ",", ratio, ",", ours.faults_per_step, "\n");
+                    csv += nn::str_cat(spec, ",", mode, ",", threads, ",", b, ",", shown(o_w), ",", shown(t_w), ",",
+                                       shown(s_w), ",", ratio, ",", shown(o_c), ",", shown(t_c), ",", ratio_cpu, ",",
+                                       median(faults), "\n");
                 }
+            }
         nn::io::write_text_atomic(nn::io::join(out, "bench.csv"), csv);
         std::printf("\nwrote %s\n", nn::io::join(out, "bench.csv").c_str());
+
+        if (!conv_models.empty()) {
+            nn::set_num_threads(1);
+            std::printf("\nconv layers at batch %lld, 1 thread: our kernels (forward: padding/im2col + gemm + bias + "
+                        "ReLU; backward: dx, dw, db)\nagainst raw cblas_sgemm on each image's im2col shapes; fraction = "
+                        "sgemm time / our time (1 = sgemm speed)\n\n", (long long)batch);
+            std::printf("%-9s %-22s %-16s %9s %9s %6s %9s %9s %6s\n", "model", "layer", "in -> out", "fwd ms",
+                        "sgemm ms", "frac", "bwd ms", "sgemm ms", "frac");
+            std::string ccsv = "model,layer,C,H,W,OC,k,stride,ours_fwd_ms,sgemm_fwd_ms,fwd_fraction,ours_bwd_ms,"
+                               "sgemm_bwd_ms,bwd_fraction\n";
+            for (const std::string& spec : split_list(conv_models)) {
+                auto model = nn::make_model(spec, 1);
+                double of = 0, bf = 0, ob = 0, bb = 0;
+                for (const ConvLayer& L : conv_layers(*model)) {
+                    std::vector<ConvEfficiency> runs;
+                    for (int rep = 0; rep < repeat; rep++) runs.push_back(conv_efficiency(L, batch, seconds / 3));
+                    auto med = [&](double ConvEfficiency::*f) {
+                        std::vector<double> v;
+                        for (auto& r : runs) v.push_back(r.*f);
+                        return median(v);
+                    };
+                    ConvEfficiency e{med(&ConvEfficiency::ours_fwd_ms), med(&ConvEfficiency::blas_fwd_ms),
+                                     med(&ConvEfficiency::ours_bwd_ms), med(&ConvEfficiency::blas_bwd_ms)};
+                    of += e.ours_fwd_ms, bf += e.blas_fwd_ms, ob += e.ours_bwd_ms, bb += e.blas_bwd_ms;
+                    std::string shape = nn::str_cat(L.C, "x", L.H, " -> ", L.conv->out_channels, " k", L.conv->kernel_size,
+                                                    L.conv->stride > 1 ? "/2" : "");
+                    std::printf("%-9s %-22s %-16s %9.2f %9.2f %6.2f %9.2f %9.2f %6.2f\n", spec.c_str(), L.name.c_str(),
+                                shape.c_str(), e.ours_fwd_ms, e.blas_fwd_ms, e.blas_fwd_ms / e.ours_fwd_ms,
+                                e.ours_bwd_ms, e.blas_bwd_ms, e.blas_bwd_ms / e.ours_bwd_ms);
+                    std::fflush(stdout);
+                    ccsv += nn::str_cat(spec, ",", L.name, ",", L.C, ",", L.H, ",", L.W, ",", L.conv->out_channels, ",",
+                                        L.conv->kernel_size, ",", L.conv->stride, ",", e.ours_fwd_ms, ",", e.blas_fwd_ms,
+                                        ",", e.blas_fwd_ms / e.ours_fwd_ms, ",", e.ours_bwd_ms, ",", e.blas_bwd_ms, ",",
+                                        e.blas_bwd_ms / e.ours_bwd_ms, "\n");
+                }
+                std::printf("%-9s %-22s %-16s %9.2f %9.2f %6.2f %9.2f %9.2f %6.2f\n", spec.c_str(), "all conv layers", "",
+                            of, bf, bf / of, ob, bb, bb / ob);
+                ccsv += nn::str_cat(spec, ",all,,,,,,,", of, ",", bf, ",", bf / of, ",", ob, ",", bb, ",", bb / ob, "\n");
+            }
+            nn::io::write_text_atomic(nn::io::join(out, "conv.csv"), ccsv);
+            std::printf("\nwrote %s\n", nn::io::join(out, "conv.csv").c_str());
+        }
     } catch (const nn::Error& e) {
         std::fprintf(stderr, "bench: error: %s\n", e.what());
         return 1;

@@ -7,7 +7,9 @@
 #include "experiments/args.hpp"
 #include "experiments/cli.hpp"
 #include "experiments/crash.hpp"
+#include "experiments/presets.hpp"
 #include "nn/check.hpp"
+#include "nn/autograd.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/io.hpp"
 #include "nn/models.hpp"
@@ -31,6 +33,8 @@ int cmd_train(const Argv& argv) {
     bool resume = false;
     std::string recipe;
     std::string crash_at;
+    std::string augment = "auto";
+    int crop_padding = 2;
     Args args("secateurs train", "Train a model on Fashion-MNIST. Writes metrics.csv, last.safetensors (full training\n"
                                  "state, for --resume), best.safetensors (best validation accuracy) and model.safetensors\n"
                                  "(final weights) into --out.");
@@ -53,6 +57,10 @@ int cmd_train(const Argv& argv) {
         .add("max-steps", &cfg.max_steps, "stop after this many steps (0: all epochs)")
         .add("checkpoint-every", &cfg.checkpoint_every, "steps between checkpoints (0: each epoch)")
         .add("keep-checkpoints", &cfg.keep_checkpoints, "step-numbered checkpoints kept besides last (0: last only)")
+        .add("augment", &augment, "training augmentation (random crop with padding + horizontal flip): auto (on "
+                                  "for vgg and resnet20, off for the others), on or off")
+        .add("crop-padding", &crop_padding, "zero padding of the random crop, in pixels (with --augment)")
+        .add("flush-denormals", &cfg.flush_denormals, "flush denormal floats to zero while training (FTZ/DAZ)")
         .add("seed", &cfg.seed, "seed for initialisation, data order and dropout")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("out", &cfg.out_dir, "output directory (empty: write nothing)")
@@ -63,6 +71,7 @@ int cmd_train(const Argv& argv) {
     CrashPoint crash = CrashPoint::parse(crash_at);
     ENSURE(train_subset >= 0, "--train-subset must be >= 0, got ", train_subset);
     apply_threads(threads);
+    data::Augment aug = default_augment(model, augment, crop_padding);
 
     data::ImageDataset full = data::load_fashion_mnist("train");
     if (train_subset > 0) {
@@ -77,11 +86,14 @@ int cmd_train(const Argv& argv) {
 
     data::ImageDataset test = data::load_fashion_mnist("test");
     auto [train, val] = data::split_validation(full, n_val, cfg.seed);
+    train.augment = aug;
     nn::manual_seed(cfg.seed);
     auto net = nn::make_model(model, cfg.seed);
-    std::printf("model %s: %lld parameters; train %lld, val %lld, test %lld examples; %d thread(s)\n",
+    std::printf("model %s: %lld parameters; train %lld, val %lld, test %lld examples; augmentation %s; %d thread(s)\n",
                 nn::ModelSpec::parse(model).str().c_str(), (long long)net->num_parameters(), (long long)train.size(),
-                (long long)val.size(), (long long)test.size(), nn::num_threads());
+                (long long)val.size(), (long long)test.size(),
+                aug.enabled() ? ("crop (padding " + std::to_string(aug.crop_padding) + ") + flip").c_str() : "off",
+                nn::num_threads());
     nn::Trainer trainer(*net, cfg, train, n_val > 0 ? &val : nullptr, &test);
     trainer.metadata["arch"] = nn::ModelSpec::parse(model).str();
     std::unique_ptr<prune::RecipeRunner> pruning;
@@ -114,13 +126,17 @@ int cmd_train(const Argv& argv) {
 }
 
 int cmd_eval(const Argv& argv) {
-    std::string ckpt, split = "test";
+    std::string ckpt, split = "test", dump;
     int threads = 1;
+    int64_t dump_n = 64;
     Args args("secateurs eval", "Evaluate a checkpoint on Fashion-MNIST. The architecture comes from the file's\n"
                                 "\"arch\" metadata.");
     args.add("ckpt", &ckpt, "checkpoint (.safetensors)")
         .add("split", &split, "test or train")
-        .add("threads", &threads, "worker threads (0: all cores)");
+        .add("threads", &threads, "worker threads (0: all cores)")
+        .add("dump-logits", &dump, "also write the first --dump-n images of the split and their logits (eval mode)\n"
+                                   "to this safetensors file as \"input\" and \"logits\", e.g. to compare with PyTorch")
+        .add("dump-n", &dump_n, "images in --dump-logits");
     if (!args.parse(argv)) return 0;
     ENSURE(!ckpt.empty(), "secateurs eval: --ckpt FILE is required");
     apply_threads(threads);
@@ -133,6 +149,20 @@ int cmd_eval(const Argv& argv) {
     nn::EvalResult r = nn::evaluate(*net, ds);
     std::printf("%s on fashion-mnist/%s: accuracy %.2f%%  loss %.4f  (%lld examples)\n", arch->second.c_str(),
                 split.c_str(), 100.0 * r.accuracy, r.loss, (long long)r.n);
+    if (!dump.empty()) {
+        ENSURE(dump_n > 0 && dump_n <= ds.size(), "secateurs eval: --dump-n must be in 1..", ds.size(), ", got ", dump_n);
+        data::DataLoader loader(ds, dump_n, false, 0);
+        data::Batch batch = loader.batch(0);
+        net->eval();
+        nn::NoGradGuard no_grad;
+        nn::st::File out;
+        out.metadata["arch"] = arch->second;
+        out.metadata["source"] = ckpt;
+        out.put("input", batch.x);
+        out.put("logits", net->forward(batch.x));
+        out.write(dump);
+        std::printf("wrote %s (%lld images and their logits)\n", dump.c_str(), (long long)dump_n);
+    }
     return 0;
 }
 

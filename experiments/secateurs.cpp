@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "experiments/cli.hpp"
+#include "nn/alloc.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     // Past a file-size limit (ulimit -f) a write fails with EFBIG, reported like a full disk, instead
     // of the default SIGXFSZ killing the process with a core dump.
     ::signal(SIGXFSZ, SIG_IGN);
+    nn::retain_heap_memory();
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

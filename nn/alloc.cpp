@@ -3,6 +3,7 @@
 // is negligible.
 #include "nn/alloc.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -88,6 +89,11 @@ uint64_t page_faults_minor() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     return uint64_t(ru.ru_minflt);
+}
+
+void retain_heap_memory() {
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);  // mallopt takes an int: 1 GiB rather than 4
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
 }
 
 }  // namespace nn

@@ -27,4 +27,10 @@ void alloc_release_cached();
 // Number of minor page faults of this process so far (getrusage); used by benchmarks and tests.
 uint64_t page_faults_minor();
 
+// Keeps glibc malloc from handing freed heap memory back to the OS (trim threshold 1 GiB) and from
+// serving large requests by mmap (threshold 1 GiB), so that the small allocations of every step
+// (graph nodes, closures) stop re-faulting pages the heap gave back; the setting the PyTorch
+// reference gets through GLIBC_TUNABLES. Process-wide; programs call it once at start.
+void retain_heap_memory();
+
 }  // namespace nn

@@ -29,6 +29,77 @@ void linear_forward(float* y, const float* x, const float* w, const float* b, in
 void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                      int64_t B, int64_t IN, int64_t OUT);
 
+// ---- convolution (ops_conv.cpp) ----
+// Geometry of a 2-D convolution over NCHW tensors: input x (B,C,H,W), weight w (OC,C,KH,KW), output
+// y (B,OC,OH,OW) with OH = (H + 2 pad - KH) / stride + 1 (and the same for W). The im2col matrix of
+// one image is col (K,N) with K = C*KH*KW and N = OH*OW: col[(c*KH + kh)*KW + kw][oh*OW + ow] =
+// x[c][oh*stride - pad + kh][ow*stride - pad + kw] (0 outside the image), so y_b (OC,N) = w (OC,K) col.
+struct ConvGeometry {
+    int64_t B = 0, C = 0, H = 0, W = 0, OC = 0, KH = 0, KW = 0, stride = 1, pad = 0, OH = 0, OW = 0;
+    int64_t K() const { return C * KH * KW; }
+    int64_t N() const { return OH * OW; }
+    // 1x1, stride 1, no padding: the image itself is its im2col matrix (no copy, straight to gemm).
+    bool pointwise() const { return KH == 1 && KW == 1 && stride == 1 && pad == 0; }
+};
+// Fills OH, OW; throws naming the sizes when the kernel does not fit the padded input.
+ConvGeometry conv_geometry(int64_t B, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW,
+                           int64_t stride, int64_t pad);
+
+// col (K,N) = im2col of one image x (C,H,W); col2im_add is its adjoint: dx (C,H,W) += col2im(dcol).
+void im2col(float* col, const float* x, const ConvGeometry& g);
+void col2im_add(float* dx, const float* dcol, const ConvGeometry& g);
+
+// Floats of scratch memory conv2d_forward / conv2d_backward need with `n_threads` threads.
+int64_t conv2d_forward_workspace(const ConvGeometry& g, int n_threads);
+int64_t conv2d_backward_workspace(const ConvGeometry& g, int n_threads);
+
+// y (B,OC,OH,OW) = conv(x, w) * scale (OC) + shift (OC), then max(0, .) when relu; scale null means
+// 1 and shift null means 0 (shift is the bias; scale and shift together fold an eval-mode BatchNorm).
+// With B >= threads, images are split across the pool (per-thread scratch); otherwise images run
+// one after another and each image's output tiles are split across the pool.
+void conv2d_forward(float* y, const float* x, const float* w, const float* scale, const float* shift,
+                    const ConvGeometry& g, bool relu, float* workspace);
+// dx (B,C,H,W) += conv^T(dy); dw (OC,C,KH,KW) += sum_b dy_b col_b^T; db (OC) += sum over b, oh, ow of dy.
+// Null outputs are skipped. When y_relu is non-null, dy is first masked by y_relu > 0 (the backward of
+// the fused ReLU; y_relu is the forward output). Per-thread partial sums of dw and db are added in
+// thread order, so results depend on the thread count but not on timing.
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* y_relu, const float* x,
+                     const float* w, const ConvGeometry& g, float* workspace);
+
+// ---- pooling (ops_pool.cpp) ----
+// Windows of KH x KW over each (H,W) plane of x (P,H,W) (P = B*C planes), moved by `stride`, with
+// `pad` cells of padding on every side: y (P,OH,OW).
+struct PoolGeometry {
+    int64_t P = 0, H = 0, W = 0, KH = 0, KW = 0, stride = 1, pad = 0, OH = 0, OW = 0;
+};
+PoolGeometry pool_geometry(int64_t P, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t stride, int64_t pad);
+// Max over each window (padding never wins). Backward sends dy to the window's maximal element
+// (recomputed from x, the same element the forward picked): the first maximum in row-major window
+// order, except that a NaN takes over (PyTorch's rule, so NaN propagates).
+void max_pool2d_forward(float* y, const float* x, const PoolGeometry& g);
+void max_pool2d_backward(float* dx, const float* dy, const float* x, const PoolGeometry& g);
+// The same with plain loops over every window, single-threaded: the oracle of the fast paths.
+void max_pool2d_forward_reference(float* y, const float* x, const PoolGeometry& g);
+void max_pool2d_backward_reference(float* dx, const float* dy, const float* x, const PoolGeometry& g);
+// Mean over each window, padding counted as zeros in the divisor (PyTorch's count_include_pad=True).
+void avg_pool2d_forward(float* y, const float* x, const PoolGeometry& g);
+void avg_pool2d_backward(float* dx, const float* dy, const PoolGeometry& g);
+
+// ---- batch normalisation (ops_norm.cpp) ----
+// Over x (B,C,HW) per channel c: training mode normalises with the batch statistics mean[c] and
+// invstd[c] = 1/sqrt(var[c] + eps) (var biased, as PyTorch), which it writes out; eval mode uses
+// the given statistics. y = (x - mean) * invstd * gamma + beta, then max(0, .) when relu.
+void batch_norm_stats(float* mean, float* var, const float* x, int64_t B, int64_t C, int64_t HW);
+void batch_norm_forward(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                        const float* beta, int64_t B, int64_t C, int64_t HW, bool relu);
+// Training-mode backward (mean and invstd are functions of x): with xhat = (x - mean) invstd and
+// g = dy (masked by y > 0 when y_relu is given),
+//   dx += gamma invstd (g - mean(g) - xhat mean(g xhat)),  dgamma += sum g xhat,  dbeta += sum g.
+// Eval-mode backward (statistics constant): dx += gamma invstd g, same dgamma and dbeta.
+void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y_relu, const float* x,
+                         const float* mean, const float* invstd, const float* gamma, int64_t B, int64_t C, int64_t HW,
+                         bool training);
+
 // ---- element-wise (ops_elementwise.cpp) ----
 // Name of the instruction set the SIMD kernels were compiled for (xsimd's default arch, e.g. "avx512bw").
 const char* simd_arch_name();
@@ -46,6 +117,9 @@ void log_forward(float* y, const float* x, int64_t n);
 // ---- reductions (ops_reduce.cpp) ----
 // sum of x[i]^2 over n floats (float lanes, double total); NaN or inf anywhere makes it non-finite.
 double sum_squares(const float* x, int64_t n);
+// sum of x[i] over n floats in SIMD lanes (a fixed order: lanes, then the tail), for short rows such
+// as one image plane; g++ does not vectorise a float sum by itself (it may not reassociate).
+float vector_sum(const float* x, int64_t n);
 
 // ---- softmax and losses (ops_loss.cpp) ----
 // Row-wise over the last dimension: x, y are (R,C).

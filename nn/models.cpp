@@ -80,6 +80,14 @@ std::shared_ptr<Module> build_lenet300(const ModelSpec& spec, Rng& rng) {
 const std::vector<ModelEntry>& model_registry() {
     static const std::vector<ModelEntry> registry = {
         {"lenet300", "MLP 784-300-100-10, ReLU (LeNet-300-100)", build_lenet300},
+        {"lenet5", "LeNet-5: conv 6@5x5, pool, conv 16@5x5, pool, fc 120-84-10 (options widths, hidden)", build_lenet5},
+        {"conv2", "Conv-2 (lottery ticket): conv 64,64, pool, fc 256-256-10 (options widths, hidden)", build_conv_lt},
+        {"conv4", "Conv-4 (lottery ticket): conv 64,64, pool, 128,128, pool, fc 256-256-10", build_conv_lt},
+        {"conv6", "Conv-6 (lottery ticket): conv 64,64, pool, 128,128, pool, 256,256, pool, fc 256-256-10", build_conv_lt},
+        {"vgg", "small VGG with BatchNorm: conv 32,32, pool, 64,64, pool, 128,128, pool, fc 256-10 "
+                "(options widths=32-32-64-64-128-128, hidden=256)", build_vgg},
+        {"resnet20", "ResNet-20 (CIFAR style, 1x1-conv shortcuts): 3 stages x 3 basic blocks, 16/32/64 channels "
+                     "(options widths=16-32-64, inner=<9 widths>, blocks=3)", build_resnet20},
     };
     return registry;
 }

@@ -57,6 +57,29 @@ Tensor mean(const Tensor& x);
 Tensor sum(const Tensor& x, int dim, bool keepdim = false);     // along one dim
 Tensor mean(const Tensor& x, int dim, bool keepdim = false);
 
+// ---- convolution, pooling, normalisation (ops_conv.cpp, ops_pool.cpp, ops_norm.cpp) ----
+// x [B, C, H, W], weight [OC, C, KH, KW] (PyTorch layout), bias [OC] or undefined -> [B, OC, OH, OW]
+// with OH = (H + 2 padding - KH) / stride + 1. relu = true fuses max(0, .) into the output (the same
+// values and gradients as relu(conv2d(...)), one pass fewer over memory).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1, int64_t padding = 0,
+              bool relu = false);
+// Inference only: y = conv2d(x, weight) * scale + shift per output channel (scale, shift [OC]), then
+// max(0, .) when relu, in one pass; used to fold an eval-mode BatchNorm (and a bias) into the
+// convolution. Throws when grad mode is on and an input requires a gradient.
+Tensor conv2d_affine(const Tensor& x, const Tensor& weight, const Tensor& scale, const Tensor& shift, int64_t stride,
+                     int64_t padding, bool relu);
+// Square windows; stride 0 means stride = kernel (PyTorch's default). Padding is at most kernel / 2.
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);  // count_include_pad
+Tensor global_avg_pool2d(const Tensor& x);  // [B, C, H, W] -> [B, C, 1, 1], as adaptive_avg_pool2d(x, 1)
+// torch.nn.functional.batch_norm for [B, C, H, W] with affine weight and bias [C]. In training it
+// normalises with the batch statistics and updates the running ones in place (running = (1 -
+// momentum) running + momentum batch, the variance unbiased) and adds 1 to num_batches_tracked (if
+// defined); in eval it normalises with the running statistics. relu = true fuses a following ReLU.
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                    const Tensor& running_var, const Tensor& num_batches_tracked, bool training, float momentum = 0.1f,
+                    float eps = 1e-5f, bool relu = false);
+
 // ---- softmax family and losses (ops_loss.cpp) ----
 Tensor softmax(const Tensor& x, int dim = -1);
 Tensor log_softmax(const Tensor& x, int dim = -1);

@@ -34,6 +34,24 @@ double sum_squares(const float* x, int64_t n) {
     return total;
 }
 
+float vector_sum(const float* x, int64_t n) {
+    using batch = xsimd::batch<float>;
+    constexpr int64_t L = int64_t(batch::size);
+    int64_t i = 0;
+    batch a0(0.0f), a1(0.0f);
+    for (; i + 2 * L <= n; i += 2 * L) {
+        a0 += batch::load_unaligned(x + i);
+        a1 += batch::load_unaligned(x + i + L);
+    }
+    if (i + L <= n) {
+        a0 += batch::load_unaligned(x + i);
+        i += L;
+    }
+    float tail = 0.0f;
+    for (; i < n; i++) tail += x[i];
+    return xsimd::hadd(a0 + a1) + tail;
+}
+
 }  // namespace kernels
 
 namespace {

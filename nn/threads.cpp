@@ -18,6 +18,11 @@ namespace nn {
 namespace {
 
 thread_local bool t_inside_pool = false;
+std::atomic<bool> g_flush_denormals{false};
+
+constexpr unsigned kFtzDaz = 0x8040;  // MXCSR bits: flush-to-zero (15) and denormals-are-zero (6)
+
+void apply_denormal_mode(bool on) { _mm_setcsr(on ? (_mm_getcsr() | kFtzDaz) : (_mm_getcsr() & ~kFtzDaz)); }
 
 class Pool {
 public:
@@ -66,6 +71,7 @@ public:
 private:
     void worker_loop(int t, uint64_t seen) {
         t_inside_pool = true;
+        apply_denormal_mode(g_flush_denormals.load());
         for (;;) {
             // Spin ~100 us before sleeping: most regions follow each other within microseconds.
             uint64_t g = seen;
@@ -127,5 +133,13 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 }
 
 void parallel_run(const std::function<void(int)>& fn) { pool().run(fn); }
+
+bool set_flush_denormals(bool on) {
+    bool previous = g_flush_denormals.exchange(on);
+    pool().run([on](int) { apply_denormal_mode(on); });
+    return previous;
+}
+
+bool flush_denormals() { return g_flush_denormals.load(); }
 
 }  // namespace nn

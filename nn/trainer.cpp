@@ -219,6 +219,12 @@ TrainResult Trainer::fit() {
     int64_t loaded_epoch = -1;
     const int64_t start_step = step_;
     model_.train();
+    // Restores the caller's denormal mode however fit() ends.
+    struct DenormalMode {
+        bool previous;
+        explicit DenormalMode(bool on) : previous(set_flush_denormals(on)) {}
+        ~DenormalMode() { set_flush_denormals(previous); }
+    } denormal_mode(cfg_.flush_denormals);
 
     auto evaluate_and_log = [&](bool epoch_end) {
         MetricsRow row;

@@ -47,6 +47,7 @@ struct TrainConfig {
     std::string out_dir;              // empty: write nothing
     bool progress = true;             // progress line on stdout
     bool eval_test = true;            // also evaluate the test set at each epoch end
+    bool flush_denormals = true;      // FTZ/DAZ during fit() (see set_flush_denormals in threads.hpp)
 };
 
 struct EvalResult {

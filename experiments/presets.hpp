@@ -1,0 +1,30 @@
+// Training recipes of the zoo's image models on Fashion-MNIST: whether augmentation is on by
+// default, and the quick-profile hyper-parameters whose accuracy README quotes (the experiments'
+// baselines start from them). Not here: the option table of the CLI (cli_train.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "data/dataset.hpp"
+
+namespace experiments {
+
+// Augmentation for a model: mode "auto" turns random crops (zero padding `crop_padding`) and
+// horizontal flips on for vgg and resnet20 and off for the others (the lottery-ticket nets and
+// LeNets are trained without augmentation, as in their papers); "on" / "off" force it.
+data::Augment default_augment(const std::string& model_spec, const std::string& mode, int crop_padding = 2);
+
+struct TrainPreset {
+    const char* model;
+    int64_t epochs;
+    const char* optimizer;  // sgd | adam
+    float lr, weight_decay;
+    bool augment;
+};
+
+// The quick-profile recipe of a model name (lenet300, lenet5, conv2/4/6, vgg, resnet20); throws
+// for other names.
+const TrainPreset& quick_preset(const std::string& model_name);
+
+}  // namespace experiments
