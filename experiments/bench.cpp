@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "experiments/args.hpp"
+#include "experiments/bench_sparse.hpp"
 #include "nn/alloc.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
@@ -111,7 +112,9 @@ bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' 
 
 int main(int argc, char** argv) {
     nn::select_blas_core(argv);
-    std::string models = "lenet300", out = "runs/bench", torch = "auto";
+    nn::set_num_threads(1);
+    std::string models = "lenet300", out = "runs/bench", torch = "auto", suite = "all";
+    experiments::SparseBenchConfig sparse_cfg;
     int max_threads = 2;
     int64_t batch = 128;
     double seconds = 3.0;
@@ -121,9 +124,30 @@ int main(int argc, char** argv) {
         .add("threads", &max_threads, "measure 1 .. this many threads")
         .add("seconds", &seconds, "measuring time per point")
         .add("torch", &torch, "auto (when installed), on or off")
-        .add("out", &out, "directory for bench.csv");
+        .add("out", &out, "directory for bench.csv and bench_sparse.csv")
+        .add("suite", &suite, "models (training/inference throughput), sparse (sparse kernels), or all")
+        .add("sparse-shapes", &sparse_cfg.shapes, "sparse suite: weight shapes MxK")
+        .add("sparse-batches", &sparse_cfg.batches, "sparse suite: batch widths N of the fully connected shapes")
+        .add("sparse-conv-shapes", &sparse_cfg.conv_shapes, "sparse suite: shapes that stand for im2col conv layers")
+        .add("sparse-conv-batches", &sparse_cfg.conv_batches, "sparse suite: N of the conv shapes (positions x images)")
+        .add("sparsities", &sparse_cfg.sparsities, "sparse suite: fractions of zeros")
+        .add("variants", &sparse_cfg.variants, "sparse suite: all registry variants, or best")
+        .add("samples", &sparse_cfg.samples, "sparse suite: interleaved samples per column (median taken)")
+        .add("sample-seconds", &sparse_cfg.seconds, "sparse suite: minimum time of one sample")
+        .add("reference", &sparse_cfg.reference, "sparse suite: also time the scalar reference (1 thread)")
+        .add("e2e", &sparse_cfg.e2e, "sparse suite: end-to-end pruned lenet300 inference");
     try {
         if (!args.parse(argc, argv)) return 0;
+        ENSURE(suite == "all" || suite == "models" || suite == "sparse", "bench: --suite must be models, sparse or all, got '",
+               suite, "'");
+        if (suite == "sparse" || suite == "all") {
+            sparse_cfg.max_threads = max_threads;
+            sparse_cfg.torch = torch;
+            sparse_cfg.out = out;
+            experiments::run_sparse_bench(sparse_cfg);
+            if (suite == "sparse") return 0;
+            std::printf("\n");
+        }
         bool use_torch = torch == "on" || (torch == "auto" && torch_available());
         nn::io::make_dirs(out);
         std::string csv = "model,mode,threads,batch,ours_per_s,torch_tuned_per_s,torch_shipped_per_s,ratio_tuned,faults_per_step\n";

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "nn/alloc.hpp"
 #include "nn/check.hpp"
 #include "nn/threads.hpp"
 #include "sparse/kernels_isa.hpp"
@@ -119,19 +120,42 @@ int64_t row_at_cost(const CsrRef& w, int64_t target) {
     return lo;
 }
 
+// Scratch for every thread of one call, from the caching allocator (so a steady loop of calls
+// touches no new pages); `floats` per thread, each 64-byte aligned.
+class Scratch {
+public:
+    Scratch(int threads, int64_t floats)
+        : per_thread_((floats + 15) / 16 * 16), bytes_(size_t(threads * per_thread_) * sizeof(float)) {
+        if (per_thread_ > 0) base_ = static_cast<float*>(nn::alloc_bytes(bytes_));
+    }
+    ~Scratch() {
+        if (base_) nn::alloc_free(base_, bytes_);
+    }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    float* thread(int t) const { return base_ ? base_ + t * per_thread_ : nullptr; }
+
+private:
+    int64_t per_thread_;
+    size_t bytes_;
+    float* base_ = nullptr;
+};
+
 // fn on num_threads() row ranges of about equal cost (entries plus kRowCost per row).
-void for_balanced_rows(const Operands& p, isa::RangeFn fn) {
+void for_balanced_rows(const Operands& p, isa::RangeFn fn, int64_t scratch_floats = 0) {
     const CsrRef& w = p.w;
     int T = nn::num_threads();
     int64_t total = w.nnz() + kRowCost * w.rows;
     if (T == 1 || w.rows < 2 || total * std::max<int64_t>(p.N, 1) < kMinParallelWork) {
-        fn(p, 0, w.rows);
+        Scratch s(1, scratch_floats);
+        fn(p, 0, w.rows, s.thread(0));
         return;
     }
+    Scratch s(T, scratch_floats);
     nn::parallel_run([&](int t) {
         int64_t m0 = row_at_cost(w, total * t / T);
         int64_t m1 = t + 1 == T ? w.rows : row_at_cost(w, total * (t + 1) / T);
-        if (m0 < m1) fn(p, m0, m1);
+        if (m0 < m1) fn(p, m0, m1, s.thread(t));
     });
 }
 
@@ -141,7 +165,7 @@ void for_batch_columns(const Operands& p, int64_t lanes, isa::RangeFn fn) {
     int T = nn::num_threads();
     int64_t vectors = (p.N + lanes - 1) / lanes;
     if (T == 1 || vectors < 2 || p.w.nnz() * p.N < kMinParallelWork) {
-        fn(p, 0, p.N);
+        fn(p, 0, p.N, nullptr);
         return;
     }
     int n_chunks = int(std::min<int64_t>(T, vectors));
@@ -150,7 +174,7 @@ void for_batch_columns(const Operands& p, int64_t lanes, isa::RangeFn fn) {
         int64_t v0, v1;
         nn::chunk_range(vectors, n_chunks, t, v0, v1);
         int64_t n0 = v0 * lanes, n1 = std::min(p.N, v1 * lanes);
-        if (n0 < n1) fn(p, n0, n1);
+        if (n0 < n1) fn(p, n0, n1, nullptr);
     });
 }
 
@@ -162,7 +186,8 @@ void spmv_simd(const Operands& p) {
 }
 template <Isa I, int IX, int Tile>
 void spmm_simd(const Operands& p) {
-    for_balanced_rows(p, table(I).spmm[IX][Tile]);
+    const isa::Table& t = table(I);
+    for_balanced_rows(p, t.spmm[IX][Tile], Tile == 0 ? t.pack_floats(p) : 0);
 }
 template <Isa I, int IX>
 void spmmt_simd(const Operands& p) {

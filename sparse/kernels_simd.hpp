@@ -31,14 +31,13 @@ const Index* col_ptr(const CsrRef& w) {
 // One tile: rows [m0, m1), batch columns [n0, n0 + R * lanes of B). The row's accumulators stay in
 // 2R registers: entries are taken two at a time into two sets (even and odd entries), which halves
 // the dependency chain of the multiply-adds; the sets are added at the end of the row.
+// X points at the tile's first column of X (row stride ldx), which may be a packed copy.
 template <class B, int R, class Index>
-void spmm_tile(const Operands& p, int64_t m0, int64_t m1, int64_t n0) {
+void spmm_tile(const Operands& p, int64_t m0, int64_t m1, int64_t n0, const float* X, int64_t ldx) {
     constexpr int64_t W = int64_t(B::size);
     const int32_t* rp = p.w.row_ptr;
     const Index* ci = col_ptr<Index>(p.w);
     const float* val = p.w.values;
-    const float* X = p.a + n0;
-    const int64_t ldx = p.lda;
     for (int64_t m = m0; m < m1; m++) {
         float* y = p.out + m * p.ldo + n0;
         B init = p.bias ? B(p.bias[m]) : B(0.0f);
@@ -79,19 +78,36 @@ void spmm_scalar_columns(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
         }
 }
 
+// Whether the widest tiles read X from a packed copy: when X's rows are longer than one tile, a
+// tile's column panel is strided (a 1 KiB stride at N = 256 maps every row to the same few L1 sets),
+// so each panel is first copied into contiguous, aligned scratch [K, 4 * lanes].
+inline bool packs(const Operands& p) { return p.lda > 4 * L && p.N >= 8 * L; }
+int64_t pack_floats(const Operands& p) { return packs(p) ? p.w.cols * 4 * L : 0; }
+
+inline void pack_panel(float* dst, const Operands& p, int64_t n0) {
+    for (int64_t k = 0; k < p.w.cols; k++)
+        for (int r = 0; r < 4; r++) V::load_unaligned(p.a + k * p.lda + n0 + r * L).store_aligned(dst + k * 4 * L + r * L);
+}
+
 // Rows [m0, m1), all N columns: tiles of MaxR registers first, then narrower ones, then half-width
 // vectors, then scalar columns. Tiles are the outer loop so that one column panel of X stays in
 // cache while every row of the range uses it.
 template <class Index, int MaxR>
-void spmm_rows(const Operands& p, int64_t m0, int64_t m1) {
+void spmm_rows(const Operands& p, int64_t m0, int64_t m1, float* work) {
     int64_t n = 0;
-    if constexpr (MaxR >= 4)
-        for (; n + 4 * L <= p.N; n += 4 * L) spmm_tile<V, 4, Index>(p, m0, m1, n);
+    if constexpr (MaxR >= 4) {
+        if (work && packs(p))
+            for (; n + 4 * L <= p.N; n += 4 * L) {
+                pack_panel(work, p, n);
+                spmm_tile<V, 4, Index>(p, m0, m1, n, work, 4 * L);
+            }
+        for (; n + 4 * L <= p.N; n += 4 * L) spmm_tile<V, 4, Index>(p, m0, m1, n, p.a + n, p.lda);
+    }
     if constexpr (MaxR >= 2)
-        for (; n + 2 * L <= p.N; n += 2 * L) spmm_tile<V, 2, Index>(p, m0, m1, n);
-    for (; n + L <= p.N; n += L) spmm_tile<V, 1, Index>(p, m0, m1, n);
+        for (; n + 2 * L <= p.N; n += 2 * L) spmm_tile<V, 2, Index>(p, m0, m1, n, p.a + n, p.lda);
+    for (; n + L <= p.N; n += L) spmm_tile<V, 1, Index>(p, m0, m1, n, p.a + n, p.lda);
     if (n + LH <= p.N) {
-        spmm_tile<H, 1, Index>(p, m0, m1, n);
+        spmm_tile<H, 1, Index>(p, m0, m1, n, p.a + n, p.lda);
         n += LH;
     }
     if (n < p.N) spmm_scalar_columns<Index>(p, m0, m1, n, p.N);
@@ -101,7 +117,7 @@ void spmm_rows(const Operands& p, int64_t m0, int64_t m1) {
 // Lanes run along a row's entries: values are loaded as vectors and x is gathered at their columns;
 // two accumulators per row, the last entries scalar.
 template <class Index>
-void spmv_rows(const Operands& p, int64_t m0, int64_t m1) {
+void spmv_rows(const Operands& p, int64_t m0, int64_t m1, float*) {
     const int32_t* rp = p.w.row_ptr;
     const Index* ci = col_ptr<Index>(p.w);
     const float* val = p.w.values;
@@ -149,7 +165,7 @@ void spmmt_tile(const Operands& p, int64_t n0) {
 }
 
 template <class Index>
-void spmmt_cols(const Operands& p, int64_t n0, int64_t n1) {
+void spmmt_cols(const Operands& p, int64_t n0, int64_t n1, float*) {
     int64_t n = n0;
     for (; n + 4 * L <= n1; n += 4 * L) spmmt_tile<V, 4, Index>(p, n);
     for (; n + L <= n1; n += L) spmmt_tile<V, 1, Index>(p, n);
@@ -168,7 +184,7 @@ void spmmt_cols(const Operands& p, int64_t n0, int64_t n1) {
 // ---- sddmm: dv[j] += sum_n G[m, n] X[col[j], n] --------------------------------------------------
 // One dot product along the batch per entry: two vector accumulators, reduced once per entry.
 template <class Index>
-void sddmm_rows(const Operands& p, int64_t m0, int64_t m1) {
+void sddmm_rows(const Operands& p, int64_t m0, int64_t m1, float*) {
     const Index* ci = col_ptr<Index>(p.w);
     const int64_t N = p.N;
     for (int64_t m = m0; m < m1; m++) {
@@ -236,11 +252,11 @@ void transpose_block(float* dst, int64_t ldd, const float* src, int64_t lds, int
 }
 
 template <class Index>
-void spmm_rows4(const Operands& p, int64_t m0, int64_t m1) { spmm_rows<Index, 4>(p, m0, m1); }
+void spmm_rows4(const Operands& p, int64_t m0, int64_t m1, float* work) { spmm_rows<Index, 4>(p, m0, m1, work); }
 template <class Index>
-void spmm_rows2(const Operands& p, int64_t m0, int64_t m1) { spmm_rows<Index, 2>(p, m0, m1); }
+void spmm_rows2(const Operands& p, int64_t m0, int64_t m1, float* work) { spmm_rows<Index, 2>(p, m0, m1, work); }
 template <class Index>
-void spmm_rows1(const Operands& p, int64_t m0, int64_t m1) { spmm_rows<Index, 1>(p, m0, m1); }
+void spmm_rows1(const Operands& p, int64_t m0, int64_t m1, float* work) { spmm_rows<Index, 1>(p, m0, m1, work); }
 
 const Table kTable = {
     L,
@@ -249,6 +265,7 @@ const Table kTable = {
      {spmm_rows4<uint16_t>, spmm_rows2<uint16_t>, spmm_rows1<uint16_t>}},
     {spmmt_cols<int32_t>, spmmt_cols<uint16_t>},
     {sddmm_rows<int32_t>, sddmm_rows<uint16_t>},
+    pack_floats,
     transpose_block,
 };
 

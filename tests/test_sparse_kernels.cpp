@@ -344,6 +344,19 @@ TEST_CASE("sparse kernels: every variant matches its scalar reference", "[sparse
     REQUIRE(n_checked > 1000);
 }
 
+TEST_CASE("sparse kernels: wide batches (packed column panels) match the reference", "[sparse]") {
+    int threads = GENERATE(1, 2);
+    nn::set_num_threads(threads);
+    int n_checked = 0;
+    for (int64_t N : {128, 257, 300}) {
+        sparse::Csr W = sparse::from_dense(random_sparse(65, 257, 0.9, 77 + N));
+        check_variants(sk::Op::spmm, W, Case{65, 257, N, 0.9, false}, N % 2 == 1, true, 5 + N, n_checked);
+        check_variants(sk::Op::spmm, sparse::to_csr16(W), Case{65, 257, N, 0.9, false}, false, false, 6 + N, n_checked);
+    }
+    nn::set_num_threads(1);
+    REQUIRE(n_checked >= 18);
+}
+
 TEST_CASE("sparse kernels: an all-zero matrix gives exactly the bias (or leaves the output)", "[sparse]") {
     sparse::Csr W = sparse::from_dense(Tensor::zeros({33, 17}));
     std::vector<float> x = random_vector(17 * 16, 1), bias = random_vector(33, 2);
