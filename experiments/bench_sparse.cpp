@@ -22,6 +22,7 @@
 #include "nn/threads.hpp"
 #include "sparse/csr.hpp"
 #include "sparse/kernels.hpp"
+#include "sparse/modules.hpp"
 
 #ifndef SECATEURS_SOURCE_DIR
 #define SECATEURS_SOURCE_DIR "."
@@ -152,6 +153,59 @@ std::map<std::string, std::pair<double, double>> torch_points(const std::vector<
     return out;
 }
 
+// Per-layer magnitude pruning, just enough for the end-to-end benchmark: in every weight of rank >= 2
+// the `sparsity` fraction of smallest |w| is zeroed (ties broken by position). Returns the masks.
+std::map<std::string, nn::Tensor> prune_magnitude(nn::Module& model, double sparsity) {
+    std::map<std::string, nn::Tensor> masks;
+    nn::NoGradGuard ng;
+    for (auto& [name, w] : model.named_parameters()) {
+        if (w.ndim() < 2) continue;
+        std::vector<std::pair<float, int64_t>> order(size_t(w.numel()));
+        for (int64_t i = 0; i < w.numel(); i++) order[size_t(i)] = {std::fabs(w.data()[i]), i};
+        int64_t n_prune = int64_t(std::llround(sparsity * double(w.numel())));
+        std::nth_element(order.begin(), order.begin() + n_prune, order.end());
+        nn::Tensor mask = nn::Tensor::ones(w.shape());
+        for (int64_t i = 0; i < n_prune; i++) mask.data()[order[size_t(i)].second] = 0.0f;
+        for (int64_t i = 0; i < w.numel(); i++) w.data()[i] *= mask.data()[i];
+        masks[name] = mask;
+    }
+    return masks;
+}
+
+struct E2E {
+    double dense_seconds = 0, sparse_seconds = 0, max_rel_diff = 0;
+    std::string layers;
+};
+
+// LeNet-300-100 with per-layer magnitude masks at `sparsity`: our dense model against the same
+// weights compiled to sparse layers, batch `batch`, inference under NoGradGuard.
+E2E bench_lenet300(double sparsity, int64_t batch, int samples, double min_seconds) {
+    auto dense = nn::make_model("lenet300", 1), compiled = nn::make_model("lenet300", 1);
+    auto masks = prune_magnitude(*dense, sparsity);
+    prune_magnitude(*compiled, sparsity);
+    sparse::CompileOptions opt;
+    opt.masks = masks;
+    E2E r;
+    for (auto& d : sparse::compile(*compiled, opt))
+        r.layers += nn::str_cat(r.layers.empty() ? "" : ", ", d.name, d.sparse ? " sparse" : " dense");
+    dense->eval();
+    compiled->eval();
+    nn::Tensor x = random_tensor({batch, 1, 28, 28}, 9);
+    nn::NoGradGuard ng;
+    nn::Tensor yd = dense->forward(x), ys = compiled->forward(x);
+    double scale = 0;
+    for (float v : yd.to_vector()) scale = std::max(scale, double(std::fabs(v)));
+    for (int64_t i = 0; i < yd.numel(); i++)
+        r.max_rel_diff = std::max(r.max_rel_diff, std::fabs(double(yd.data()[i]) - double(ys.data()[i])) / scale);
+    std::vector<Column> cols;
+    cols.push_back({"dense", [&] { dense->forward(x); }, samples, {}});
+    cols.push_back({"sparse", [&] { compiled->forward(x); }, samples, {}});
+    time_interleaved(cols, samples, min_seconds);
+    r.dense_seconds = median(cols[0].times);
+    r.sparse_seconds = median(cols[1].times);
+    return r;
+}
+
 bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
 
 }  // namespace
@@ -239,7 +293,7 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
             for (size_t c = 2; c < cols.size(); c++) {
                 std::string n = cols[c].name;
                 n = n.substr(n.find('_') + 1);  // drop the op
-                std::printf(" %14.14s", n.c_str());
+                std::printf(" %17s", n.c_str());
             }
             if (use_torch) std::printf(" %10s %10s", "torch_csr", "vs_torch");
             std::printf("\n");
@@ -252,7 +306,7 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
             double t = median(cols[c].times), sp = dense / t;
             csv += nn::str_cat(key, ",", cols[c].name, ",", t, ",", sp, "\n");
             if (c < 2) continue;
-            std::printf(" %13.2fx", sp);
+            std::printf(" %16.2fx", sp);
             if (std::string(cols[c].name).find("scalar") == std::string::npos && sp > b.speedup) b = {sp, cols[c].name};
         }
         csv += nn::str_cat(key, ",ideal,", dense / ideal, ",", ideal, "\n");
@@ -301,6 +355,20 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
                         K <= sparse::kCsr16MaxCols ? double(sparse::csr16_bytes(M, nnz)) / d : NAN);
         }
 
+    if (cfg.e2e) {
+        std::printf("\n== end to end: lenet300, per-layer magnitude pruning to 95 %%, batch 128 inference\n");
+        for (int t = 1; t <= cfg.max_threads; t++) {
+            nn::set_num_threads(t);
+            E2E r = bench_lenet300(0.95, 128, cfg.samples, std::max(0.05, cfg.seconds * 5));
+            std::printf("  %d thread(s): dense %.1f us, compiled sparse %.1f us: %.2fx faster (outputs differ by at "
+                        "most %.2g of max |y|); %s\n",
+                        t, r.dense_seconds * 1e6, r.sparse_seconds * 1e6, r.dense_seconds / r.sparse_seconds,
+                        r.max_rel_diff, r.layers.c_str());
+            csv += nn::str_cat(t, ",lenet300,784,128,0.95,e2e_dense,", r.dense_seconds, ",1\n");
+            csv += nn::str_cat(t, ",lenet300,784,128,0.95,e2e_sparse,", r.sparse_seconds, ",",
+                               r.dense_seconds / r.sparse_seconds, "\n");
+        }
+    }
     nn::io::write_text_atomic(nn::io::join(cfg.out, "bench_sparse.csv"), csv);
     std::printf("\nwrote %s\n", nn::io::join(cfg.out, "bench_sparse.csv").c_str());
     return 0;

@@ -72,13 +72,14 @@ void spmv_scalar(const Operands& p) {
 template <class Index>
 void spmm_scalar(const Operands& p) {
     const Index* ci = cols<Index>(p.w);
+    // Element (k, n) of X and (m, n) of Y in either layout.
+    auto x = [&](int64_t k, int64_t n) { return p.batch_major ? p.a[n * p.lda + k] : p.a[k * p.lda + n]; };
+    auto y = [&](int64_t m, int64_t n) -> float& { return p.batch_major ? p.out[n * p.ldo + m] : p.out[m * p.ldo + n]; };
     for (int64_t m = 0; m < p.w.rows; m++)
         for (int64_t n = 0; n < p.N; n++) {
             float s = 0.0f;
-            for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++)
-                s += p.w.values[j] * p.a[int64_t(ci[j]) * p.lda + n];
-            float& y = p.out[m * p.ldo + n];
-            y = (p.accumulate ? y : 0.0f) + (p.bias ? p.bias[m] : 0.0f) + s;
+            for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++) s += p.w.values[j] * x(ci[j], n);
+            y(m, n) = (p.accumulate ? y(m, n) : 0.0f) + (p.bias ? p.bias[m] : 0.0f) + s;
         }
 }
 
@@ -142,20 +143,47 @@ private:
 };
 
 // fn on num_threads() row ranges of about equal cost (entries plus kRowCost per row).
-void for_balanced_rows(const Operands& p, isa::RangeFn fn, int64_t scratch_floats = 0) {
+void for_balanced_rows(const Operands& p, isa::RangeFn fn) {
     const CsrRef& w = p.w;
     int T = nn::num_threads();
     int64_t total = w.nnz() + kRowCost * w.rows;
     if (T == 1 || w.rows < 2 || total * std::max<int64_t>(p.N, 1) < kMinParallelWork) {
-        Scratch s(1, scratch_floats);
-        fn(p, 0, w.rows, s.thread(0));
+        fn(p, 0, w.rows, nullptr);
         return;
     }
-    Scratch s(T, scratch_floats);
     nn::parallel_run([&](int t) {
         int64_t m0 = row_at_cost(w, total * t / T);
         int64_t m1 = t + 1 == T ? w.rows : row_at_cost(w, total * (t + 1) / T);
-        if (m0 < m1) fn(p, m0, m1, s.thread(t));
+        if (m0 < m1) fn(p, m0, m1, nullptr);
+    });
+}
+
+// spmm on num_threads() threads: whole batch tiles per thread when there are enough tiles (each
+// thread then packs only its own tiles), otherwise row ranges of about equal cost over all columns.
+void spmm_split(const Operands& p, isa::SpmmFn fn, int64_t scratch_floats, int64_t tile) {
+    const CsrRef& w = p.w;
+    int T = nn::num_threads();
+    int64_t total = w.nnz() + kRowCost * w.rows;
+    int64_t tiles = (p.N + tile - 1) / tile;
+    if (T == 1 || total * p.N < kMinParallelWork || (tiles < T && w.rows < 2)) {
+        Scratch s(1, scratch_floats);
+        fn(p, 0, w.rows, 0, p.N, s.thread(0));
+        return;
+    }
+    Scratch s(T, scratch_floats);
+    if (tiles >= T) {
+        nn::parallel_run([&](int t) {
+            int64_t t0, t1;
+            nn::chunk_range(tiles, T, t, t0, t1);
+            int64_t n0 = t0 * tile, n1 = std::min(p.N, t1 * tile);
+            if (n0 < n1) fn(p, 0, w.rows, n0, n1, s.thread(t));
+        });
+        return;
+    }
+    nn::parallel_run([&](int t) {
+        int64_t m0 = row_at_cost(w, total * t / T);
+        int64_t m1 = t + 1 == T ? w.rows : row_at_cost(w, total * (t + 1) / T);
+        if (m0 < m1) fn(p, m0, m1, 0, p.N, s.thread(t));
     });
 }
 
@@ -187,7 +215,7 @@ void spmv_simd(const Operands& p) {
 template <Isa I, int IX, int Tile>
 void spmm_simd(const Operands& p) {
     const isa::Table& t = table(I);
-    for_balanced_rows(p, t.spmm[IX][Tile], Tile == 0 ? t.pack_floats(p) : 0);
+    spmm_split(p, t.spmm[IX][Tile], t.spmm_scratch[Tile](p), (4 >> Tile) * t.lanes);
 }
 template <Isa I, int IX>
 void spmmt_simd(const Operands& p) {

@@ -46,6 +46,8 @@ CsrRef ref(const Csr16& m);
 // The operands of one product with W = w [M, K]. Which fields an op reads:
 //   spmv:  y[M]     (=|+=) bias + W x[K]                       out = y, a = x
 //   spmm:  Y[M, N]  (=|+=) bias + W X[K, N]                    out = Y (ldo), a = X (lda)
+//          or, with batch_major, Y^T [N, M] from X^T [N, K]: our Linear's y = x W^T + b on
+//          activations [B, IN] -> [B, OUT]; the kernel transposes tiles of X and Y in cache
 //   spmmt: D[K, N]  +=     W^T G[M, N]                          out = D (ldo), a = G (lda)
 //   sddmm: dv[nnz]  +=     (G[M, N] X[K, N]^T) at W's pattern   out = dv, a = G (lda), b = X (ldb)
 // i.e. sddmm gives dv[j] += sum_n G[m, n] X[col[j], n] for each entry j of row m (the weight gradient
@@ -62,6 +64,7 @@ struct Operands {
     int64_t ldo = 0;
     const float* bias = nullptr;
     bool accumulate = false;
+    bool batch_major = false;  // spmm only: X [N, K] (row n at a + n * lda), Y [N, M] (row n at out + n * ldo)
 };
 
 struct Kernel {

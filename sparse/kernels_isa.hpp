@@ -10,19 +10,20 @@
 
 namespace sparse::kernels::isa {
 
-// fn(p, begin, end, work): rows [begin, end) of W (spmv, spmm, sddmm), or batch columns [begin, end)
-// of every row (spmmt). `work` is this call's scratch: null, or (spmm) room for pack_floats(p) floats,
-// 64-byte aligned, used by no other thread.
+// fn(p, begin, end, work): rows [begin, end) of W (spmv, sddmm), or batch columns [begin, end) of
+// every row (spmmt). `work` is unused (null).
 using RangeFn = void (*)(const Operands& p, int64_t begin, int64_t end, float* work);
+// spmm over rows [m0, m1) and batch columns [n0, n1); `work` is this call's scratch of
+// spmm_scratch(p) floats, 64-byte aligned, used by no other thread.
+using SpmmFn = void (*)(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work);
 
 struct Table {
     int64_t lanes;           // floats per vector register
     RangeFn spmv[2];         // [index width]
-    RangeFn spmm[2][3];      // [index width][tile: 4, 2 or 1 registers per row]
+    SpmmFn spmm[2][3];       // [index width][tile: 4, 2 or 1 registers per row]
+    int64_t (*spmm_scratch[3])(const Operands& p);  // [tile]
     RangeFn spmmt[2];        // 4-register tiles
     RangeFn sddmm[2];
-    // Scratch floats spmm wants per thread (0 when it reads X in place).
-    int64_t (*pack_floats)(const Operands& p);
     void (*transpose)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C);
 };
 

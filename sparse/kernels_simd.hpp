@@ -27,44 +27,101 @@ const Index* col_ptr(const CsrRef& w) {
     return static_cast<const Index*>(w.col_idx);
 }
 
-// ---- spmm: Y[M, N] (=|+=) bias + W X[K, N] -------------------------------------------------------
-// One tile: rows [m0, m1), batch columns [n0, n0 + R * lanes of B). The row's accumulators stay in
-// 2R registers: entries are taken two at a time into two sets (even and odd entries), which halves
-// the dependency chain of the multiply-adds; the sets are added at the end of the row.
-// X points at the tile's first column of X (row stride ldx), which may be a packed copy.
+// ---- 8x8 transposes (AVX registers; used by both instruction sets) -------------------------------
+// The eight rows of an 8x8 block transposed in registers: out[i] = column i of the block.
+inline void transpose8x8_regs(__m256 (&r)[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// dst[c * ldd + r] (=|+=) src[r * lds + c] for an 8x8 block.
+inline void transpose8x8(float* dst, int64_t ldd, const float* src, int64_t lds, bool add = false) {
+    __m256 r[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    transpose8x8_regs(r);
+    for (int i = 0; i < 8; i++)
+        _mm256_storeu_ps(dst + i * ldd, add ? _mm256_add_ps(_mm256_loadu_ps(dst + i * ldd), r[i]) : r[i]);
+}
+
+// dst[c * ldd + r] (=|+=) src[r * lds + c] for r < R, c < C: 8x8 blocks, scalar edges.
+inline void transpose_add(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C, bool add) {
+    int64_t r = 0;
+    for (; r + 8 <= R; r += 8) {
+        int64_t c = 0;
+        for (; c + 8 <= C; c += 8) transpose8x8(dst + c * ldd + r, ldd, src + r * lds + c, lds, add);
+        for (; c < C; c++)
+            for (int64_t i = 0; i < 8; i++) {
+                float& d = dst[c * ldd + r + i];
+                d = (add ? d : 0.0f) + src[(r + i) * lds + c];
+            }
+    }
+    for (; r < R; r++)
+        for (int64_t c = 0; c < C; c++) {
+            float& d = dst[c * ldd + r];
+            d = (add ? d : 0.0f) + src[r * lds + c];
+        }
+}
+
+// ---- spmm: Y (=|+=) bias + W X ----------------------------------------------------------------------
+// The multiply-adds of one row of W over `R` vectors of batch columns. X points at the tile's first
+// column in a [K, *] layout with row stride ldx; the accumulators (2R registers: entries are taken two
+// at a time into an even and an odd set, which halves the dependency chain of the multiply-adds) start
+// from `init` and their sum is returned in acc.
+template <class B, int R, class Index>
+inline void spmm_row(B (&acc)[R], B init, const int32_t j0, const int32_t e, const Index* ci, const float* val,
+                     const float* X, int64_t ldx) {
+    constexpr int64_t W = int64_t(B::size);
+    B acc1[R];
+    for (int r = 0; r < R; r++) {
+        acc[r] = init;
+        acc1[r] = B(0.0f);
+    }
+    int32_t j = j0;
+    for (; j + 2 <= e; j += 2) {
+        B v0(val[j]), v1(val[j + 1]);
+        const float* x0 = X + int64_t(ci[j]) * ldx;
+        const float* x1 = X + int64_t(ci[j + 1]) * ldx;
+        for (int r = 0; r < R; r++) acc[r] = xsimd::fma(v0, B::load_unaligned(x0 + r * W), acc[r]);
+        for (int r = 0; r < R; r++) acc1[r] = xsimd::fma(v1, B::load_unaligned(x1 + r * W), acc1[r]);
+    }
+    if (j < e) {
+        B v0(val[j]);
+        const float* x0 = X + int64_t(ci[j]) * ldx;
+        for (int r = 0; r < R; r++) acc[r] = xsimd::fma(v0, B::load_unaligned(x0 + r * W), acc[r]);
+    }
+    for (int r = 0; r < R; r++) acc[r] = acc[r] + acc1[r];
+}
+
+// Feature-major (X [K, N], Y [M, N]): one tile of rows [m0, m1) and batch columns
+// [n0, n0 + R * lanes of B); X points at the tile's first column (possibly a packed copy).
 template <class B, int R, class Index>
 void spmm_tile(const Operands& p, int64_t m0, int64_t m1, int64_t n0, const float* X, int64_t ldx) {
     constexpr int64_t W = int64_t(B::size);
-    const int32_t* rp = p.w.row_ptr;
     const Index* ci = col_ptr<Index>(p.w);
-    const float* val = p.w.values;
     for (int64_t m = m0; m < m1; m++) {
         float* y = p.out + m * p.ldo + n0;
-        B init = p.bias ? B(p.bias[m]) : B(0.0f);
-        B acc0[R], acc1[R];
-        for (int r = 0; r < R; r++) {
-            acc0[r] = p.accumulate ? B::load_unaligned(y + r * W) + init : init;
-            acc1[r] = B(0.0f);
-        }
-        int32_t j = rp[m];
-        const int32_t e = rp[m + 1];
-        for (; j + 2 <= e; j += 2) {
-            B v0(val[j]), v1(val[j + 1]);
-            const float* x0 = X + int64_t(ci[j]) * ldx;
-            const float* x1 = X + int64_t(ci[j + 1]) * ldx;
-            for (int r = 0; r < R; r++) acc0[r] = xsimd::fma(v0, B::load_unaligned(x0 + r * W), acc0[r]);
-            for (int r = 0; r < R; r++) acc1[r] = xsimd::fma(v1, B::load_unaligned(x1 + r * W), acc1[r]);
-        }
-        if (j < e) {
-            B v0(val[j]);
-            const float* x0 = X + int64_t(ci[j]) * ldx;
-            for (int r = 0; r < R; r++) acc0[r] = xsimd::fma(v0, B::load_unaligned(x0 + r * W), acc0[r]);
-        }
-        for (int r = 0; r < R; r++) (acc0[r] + acc1[r]).store_unaligned(y + r * W);
+        B acc[R];
+        spmm_row<B, R, Index>(acc, p.bias ? B(p.bias[m]) : B(0.0f), p.w.row_ptr[m], p.w.row_ptr[m + 1], ci,
+                              p.w.values, X, ldx);
+        for (int r = 0; r < R; r++) (p.accumulate ? acc[r] + B::load_unaligned(y + r * W) : acc[r]).store_unaligned(y + r * W);
     }
 }
 
-// Columns [n0, n1) one at a time (fewer than half a vector remain).
+// Columns [n0, n1) one at a time (fewer than half a vector remain; feature-major only).
 template <class Index>
 void spmm_scalar_columns(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const Index* ci = col_ptr<Index>(p.w);
@@ -78,39 +135,98 @@ void spmm_scalar_columns(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
         }
 }
 
-// Whether the widest tiles read X from a packed copy: when X's rows are longer than one tile, a
-// tile's column panel is strided (a 1 KiB stride at N = 256 maps every row to the same few L1 sets),
-// so each panel is first copied into contiguous, aligned scratch [K, 4 * lanes].
-inline bool packs(const Operands& p) { return p.lda > 4 * L && p.N >= 8 * L; }
-int64_t pack_floats(const Operands& p) { return packs(p) ? p.w.cols * 4 * L : 0; }
+// Whether the widest feature-major tiles read X from a packed copy: when X's rows are longer than one
+// tile, a tile's column panel is strided (a 1 KiB stride at N = 256 maps every row to the same few L1
+// sets), so each panel is first copied into contiguous, aligned scratch [K, 4 * lanes].
+inline bool packs_feature_major(const Operands& p) { return p.lda > 4 * L && p.N >= 8 * L; }
 
-inline void pack_panel(float* dst, const Operands& p, int64_t n0) {
-    for (int64_t k = 0; k < p.w.cols; k++)
-        for (int r = 0; r < 4; r++) V::load_unaligned(p.a + k * p.lda + n0 + r * L).store_aligned(dst + k * 4 * L + r * L);
-}
-
-// Rows [m0, m1), all N columns: tiles of MaxR registers first, then narrower ones, then half-width
-// vectors, then scalar columns. Tiles are the outer loop so that one column panel of X stays in
-// cache while every row of the range uses it.
+// Feature-major, rows [m0, m1), batch columns [n0, n1): tiles of MaxR registers first, then narrower
+// ones, then half-width vectors, then scalar columns. Tiles are the outer loop so that one column
+// panel of X stays in cache while every row of the range uses it.
 template <class Index, int MaxR>
-void spmm_rows(const Operands& p, int64_t m0, int64_t m1, float* work) {
-    int64_t n = 0;
+void spmm_feature_major(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
+    int64_t n = n0;
     if constexpr (MaxR >= 4) {
-        if (work && packs(p))
-            for (; n + 4 * L <= p.N; n += 4 * L) {
-                pack_panel(work, p, n);
+        if (work && packs_feature_major(p))
+            for (; n + 4 * L <= n1; n += 4 * L) {
+                for (int64_t k = 0; k < p.w.cols; k++)
+                    for (int r = 0; r < 4; r++)
+                        V::load_unaligned(p.a + k * p.lda + n + r * L).store_aligned(work + k * 4 * L + r * L);
                 spmm_tile<V, 4, Index>(p, m0, m1, n, work, 4 * L);
             }
-        for (; n + 4 * L <= p.N; n += 4 * L) spmm_tile<V, 4, Index>(p, m0, m1, n, p.a + n, p.lda);
+        for (; n + 4 * L <= n1; n += 4 * L) spmm_tile<V, 4, Index>(p, m0, m1, n, p.a + n, p.lda);
     }
     if constexpr (MaxR >= 2)
-        for (; n + 2 * L <= p.N; n += 2 * L) spmm_tile<V, 2, Index>(p, m0, m1, n, p.a + n, p.lda);
-    for (; n + L <= p.N; n += L) spmm_tile<V, 1, Index>(p, m0, m1, n, p.a + n, p.lda);
-    if (n + LH <= p.N) {
+        for (; n + 2 * L <= n1; n += 2 * L) spmm_tile<V, 2, Index>(p, m0, m1, n, p.a + n, p.lda);
+    for (; n + L <= n1; n += L) spmm_tile<V, 1, Index>(p, m0, m1, n, p.a + n, p.lda);
+    if (n + LH <= n1) {
         spmm_tile<H, 1, Index>(p, m0, m1, n, p.a + n, p.lda);
         n += LH;
     }
-    if (n < p.N) spmm_scalar_columns<Index>(p, m0, m1, n, p.N);
+    if (n < n1) spmm_scalar_columns<Index>(p, m0, m1, n, n1);
+}
+
+// Batch-major (X [N, K], Y [N, M]: our Linear's layout), one tile of `width` <= R * lanes batch
+// columns from n0: the tile of X is transposed into a zero-padded panel [K, R * lanes] (contiguous,
+// aligned vectors for the multiply-adds), and the results of every 8 rows are transposed back into Y
+// from an [8, R * lanes] block. Both transposes touch only cache-resident data.
+template <int R, class Index>
+void spmm_batch_major_tile(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t width, float* panel,
+                           float* block) {
+    constexpr int64_t PW = R * L;
+    const int64_t K = p.w.cols;
+    const Index* ci = col_ptr<Index>(p.w);
+    transpose_add(panel, PW, p.a + n0 * p.lda, p.lda, width, K, false);
+    if (width < PW)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t i = width; i < PW; i++) panel[k * PW + i] = 0.0f;
+    for (int64_t mb = m0; mb < m1; mb += 8) {
+        int64_t rows = m1 - mb < 8 ? m1 - mb : 8;
+        for (int64_t i = 0; i < rows; i++) {
+            int64_t m = mb + i;
+            V acc[R];
+            spmm_row<V, R, Index>(acc, p.bias ? V(p.bias[m]) : V(0.0f), p.w.row_ptr[m], p.w.row_ptr[m + 1], ci,
+                                  p.w.values, panel, PW);
+            for (int r = 0; r < R; r++) acc[r].store_aligned(block + i * PW + r * L);
+        }
+        transpose_add(p.out + n0 * p.ldo + mb, p.ldo, block, PW, rows, width, p.accumulate);
+    }
+}
+
+template <class Index, int MaxR>
+void spmm_batch_major(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
+    constexpr int64_t TW = MaxR * L;
+    float* panel = work;
+    float* block = work + p.w.cols * TW;
+    for (int64_t n = n0; n < n1; n += TW) {
+        int64_t width = n1 - n < TW ? n1 - n : TW;
+        switch ((width + L - 1) / L) {
+            case 1: spmm_batch_major_tile<1, Index>(p, m0, m1, n, width, panel, block); break;
+            case 2:
+                if constexpr (MaxR >= 2) spmm_batch_major_tile<2, Index>(p, m0, m1, n, width, panel, block);
+                break;
+            case 3:
+                if constexpr (MaxR >= 3) spmm_batch_major_tile<3, Index>(p, m0, m1, n, width, panel, block);
+                break;
+            default:
+                if constexpr (MaxR >= 4) spmm_batch_major_tile<4, Index>(p, m0, m1, n, width, panel, block);
+                break;
+        }
+    }
+}
+
+// Scratch floats one thread of spmm needs (64-byte aligned): the packed panel and, batch-major, the
+// transposition block.
+template <int MaxR>
+int64_t spmm_scratch(const Operands& p) {
+    if (p.batch_major) return (p.w.cols + 8) * MaxR * L;
+    return MaxR >= 4 && packs_feature_major(p) ? p.w.cols * 4 * L : 0;
+}
+
+template <class Index, int MaxR>
+void spmm_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
+    if (p.batch_major) spmm_batch_major<Index, MaxR>(p, m0, m1, n0, n1, work);
+    else spmm_feature_major<Index, MaxR>(p, m0, m1, n0, n1, work);
 }
 
 // ---- spmv: y[M] (=|+=) bias + W x[K] -------------------------------------------------------------
@@ -209,63 +325,22 @@ void sddmm_rows(const Operands& p, int64_t m0, int64_t m1, float*) {
 }
 
 // ---- transpose: dst[c, r] = src[r, c] ------------------------------------------------------------
-// 8x8 blocks through AVX registers (unpack, shuffle, permute), scalar edges.
-inline void transpose8x8(float* dst, int64_t ldd, const float* src, int64_t lds) {
-    __m256 r0 = _mm256_loadu_ps(src + 0 * lds), r1 = _mm256_loadu_ps(src + 1 * lds);
-    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
-    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
-    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst + 0 * ldd, _mm256_permute2f128_ps(s0, s4, 0x20));
-    _mm256_storeu_ps(dst + 1 * ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
-}
-
-// Source columns [c0, c1) of all R rows, in 64-column strips so that the strip being read stays in
-// L1 while its transposed rows are written.
+// In 64-column strips of the source, so that the strip being read stays in L1 while its transposed
+// rows are written.
 void transpose_block(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {
     constexpr int64_t kStrip = 64;
-    for (int64_t cs = 0; cs < C; cs += kStrip) {
-        int64_t ce = cs + kStrip < C ? cs + kStrip : C;
-        int64_t r = 0;
-        for (; r + 8 <= R; r += 8) {
-            int64_t c = cs;
-            for (; c + 8 <= ce; c += 8) transpose8x8(dst + c * ldd + r, ldd, src + r * lds + c, lds);
-            for (; c < ce; c++)
-                for (int64_t i = 0; i < 8; i++) dst[c * ldd + r + i] = src[(r + i) * lds + c];
-        }
-        for (; r < R; r++)
-            for (int64_t c = cs; c < ce; c++) dst[c * ldd + r] = src[r * lds + c];
-    }
+    for (int64_t cs = 0; cs < C; cs += kStrip)
+        transpose_add(dst + cs * ldd, ldd, src + cs, lds, R, C - cs < kStrip ? C - cs : kStrip, false);
 }
-
-template <class Index>
-void spmm_rows4(const Operands& p, int64_t m0, int64_t m1, float* work) { spmm_rows<Index, 4>(p, m0, m1, work); }
-template <class Index>
-void spmm_rows2(const Operands& p, int64_t m0, int64_t m1, float* work) { spmm_rows<Index, 2>(p, m0, m1, work); }
-template <class Index>
-void spmm_rows1(const Operands& p, int64_t m0, int64_t m1, float* work) { spmm_rows<Index, 1>(p, m0, m1, work); }
 
 const Table kTable = {
     L,
     {spmv_rows<int32_t>, spmv_rows<uint16_t>},
-    {{spmm_rows4<int32_t>, spmm_rows2<int32_t>, spmm_rows1<int32_t>},
-     {spmm_rows4<uint16_t>, spmm_rows2<uint16_t>, spmm_rows1<uint16_t>}},
+    {{spmm_range<int32_t, 4>, spmm_range<int32_t, 2>, spmm_range<int32_t, 1>},
+     {spmm_range<uint16_t, 4>, spmm_range<uint16_t, 2>, spmm_range<uint16_t, 1>}},
+    {spmm_scratch<4>, spmm_scratch<2>, spmm_scratch<1>},
     {spmmt_cols<int32_t>, spmmt_cols<uint16_t>},
     {sddmm_rows<int32_t>, sddmm_rows<uint16_t>},
-    pack_floats,
     transpose_block,
 };
 

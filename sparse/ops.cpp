@@ -79,29 +79,29 @@ nn::Tensor linear(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern
     kernels::Operands p;
     p.w = pattern->ref(v.data());
     p.bias = b.defined() ? b.data() : nullptr;
-    nn::Tensor xt;  // x^T [IN, ldb], kept for the weight gradient
-    const int64_t ldb = B == 1 ? 1 : padded_batch(B);
     if (B == 1) {
         p.N = 1, p.a = x.data(), p.out = y.data();
         kernels::run(kernels::Op::spmv, p);
-        xt = x;
-    } else if (B > 1) {
-        xt = nn::Tensor::empty({IN, ldb});
-        nn::Tensor yt = nn::Tensor::empty({OUT, ldb});
-        to_feature_major(xt.data(), ldb, x.data(), B, IN);
-        p.N = ldb, p.a = xt.data(), p.lda = ldb, p.out = yt.data(), p.ldo = ldb;
+    } else if (B > 1) {  // our layout as it is: the kernel transposes tiles in cache
+        p.N = B, p.a = x.data(), p.lda = IN, p.out = y.data(), p.ldo = OUT, p.batch_major = true;
         kernels::run(kernels::Op::spmm, p);
-        kernels::transpose(y.data(), OUT, yt.data(), ldb, OUT, B);
     }
+    const int64_t ldb = B == 1 ? 1 : padded_batch(B);
     if (nn::any_requires_grad({&x, &v, &b})) {
-        nn::attach_grad_fn(y, "sparse_linear", {x, v, b}, [x, v, b, xt, pattern, B, IN, OUT, ldb](const nn::Tensor& dy) {
+        nn::attach_grad_fn(y, "sparse_linear", {x, v, b}, [x, v, b, pattern, B, IN, OUT, ldb](const nn::Tensor& dy) {
             if (B == 0) return;
             kernels::Operands q;
             q.w = pattern->ref(v.data());
-            nn::Tensor dyt = dy;  // dy^T [OUT, ldb] (for B == 1 the same memory)
+            // The backward kernels take the batch contiguous: dy^T [OUT, ldb] and x^T [IN, ldb] (for
+            // B == 1 the same memory as dy and x).
+            nn::Tensor dyt = dy, xt = x;
             if (B > 1) {
                 dyt = nn::Tensor::empty({OUT, ldb});
                 to_feature_major(dyt.data(), ldb, dy.data(), B, OUT);
+                if (v.requires_grad()) {
+                    xt = nn::Tensor::empty({IN, ldb});
+                    to_feature_major(xt.data(), ldb, x.data(), B, IN);
+                }
             }
             q.N = ldb, q.a = dyt.data(), q.lda = ldb;
             if (x.requires_grad()) {  // dx^T += W^T dy^T

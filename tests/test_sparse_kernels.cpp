@@ -57,13 +57,14 @@ struct Case {
 // variant of the op runs on a copy of the initial output and is compared.
 template <class Index>
 void check_variants(sk::Op op, const sparse::CsrMatrix<Index>& W, const Case& c, bool accumulate, bool with_bias,
-                    uint64_t seed, int& n_checked) {
+                    uint64_t seed, int& n_checked, bool batch_major = false) {
     const int64_t M = W.rows, K = W.cols, N = op == sk::Op::spmv ? 1 : c.N;
     const int64_t lda_pad = 3, ldo_pad = 5;  // leading dimensions wider than the rows
     sk::Operands p;
     p.w = sk::ref(W);
     p.N = N;
     p.accumulate = accumulate;
+    p.batch_major = batch_major;
     std::vector<float> a, b, out, bias = random_vector(M, seed + 3);
     std::vector<float> scale;  // per output: sum of |terms| (plus |initial| and |bias|)
     const float* val = W.values.data();
@@ -71,19 +72,22 @@ void check_variants(sk::Op op, const sparse::CsrMatrix<Index>& W, const Case& c,
     switch (op) {
         case sk::Op::spmv:
         case sk::Op::spmm: {
-            int64_t lda = op == sk::Op::spmv ? 1 : N + lda_pad, ldo = op == sk::Op::spmv ? 1 : N + ldo_pad;
-            a = random_vector(K * lda, seed + 1);
-            out = random_vector(M * ldo, seed + 2);
+            // Feature-major X [K, N], Y [M, N]; batch-major X [N, K], Y [N, M].
+            int64_t lda = op == sk::Op::spmv ? 1 : (batch_major ? K : N) + lda_pad;
+            int64_t ldo = op == sk::Op::spmv ? 1 : (batch_major ? M : N) + ldo_pad;
+            a = random_vector((batch_major ? N : K) * lda, seed + 1);
+            out = random_vector((batch_major ? N : M) * ldo, seed + 2);
             p.a = a.data(), p.lda = lda, p.ldo = ldo;
             p.bias = with_bias ? bias.data() : nullptr;
             scale.assign(out.size(), 0.0f);
+            auto xi = [&](int64_t k, int64_t n) { return size_t(batch_major ? n * lda + k : k * lda + n); };
+            auto yi = [&](int64_t m, int64_t n) { return size_t(batch_major ? n * ldo + m : m * ldo + n); };
             for (int64_t m = 0; m < M; m++)
                 for (int64_t n = 0; n < N; n++) {
-                    float s = std::fabs(accumulate ? out[size_t(m * ldo + n)] : 0.0f) +
-                              (with_bias ? std::fabs(bias[size_t(m)]) : 0.0f);
+                    float s = std::fabs(accumulate ? out[yi(m, n)] : 0.0f) + (with_bias ? std::fabs(bias[size_t(m)]) : 0.0f);
                     for (int32_t j = W.row_ptr[size_t(m)]; j < W.row_ptr[size_t(m) + 1]; j++)
-                        s += std::fabs(val[j] * a[size_t(col(j) * lda + n)]);
-                    scale[size_t(m * ldo + n)] = s;
+                        s += std::fabs(val[j] * a[xi(col(j), n)]);
+                    scale[yi(m, n)] = s;
                 }
             break;
         }
@@ -127,15 +131,15 @@ void check_variants(sk::Op op, const sparse::CsrMatrix<Index>& W, const Case& c,
         std::string what = std::string(k.name) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
                            " N=" + std::to_string(N) + " sparsity=" + std::to_string(c.sparsity) +
                            (c.empty_rows ? " empty-rows" : "") + (accumulate ? " accumulate" : "") +
-                           (with_bias ? " bias" : "");
+                           (with_bias ? " bias" : "") + (batch_major ? " batch-major" : "");
         std::vector<float> got = out;
         p.out = got.data();
         k.run(p);
         require_close_scaled(got, want, scale, what);
-        // Padding between rows (past N in each leading dimension) is never written.
+        // Padding between rows (past the row length in each leading dimension) is never written.
         if (op == sk::Op::spmm || op == sk::Op::spmmt) {
-            int64_t n_padding_changed = 0;
-            for (size_t i = 0; i < got.size(); i++) n_padding_changed += int64_t(i) % p.ldo >= N && got[i] != out[i];
+            int64_t row_len = batch_major ? M : N, n_padding_changed = 0;
+            for (size_t i = 0; i < got.size(); i++) n_padding_changed += int64_t(i) % p.ldo >= row_len && got[i] != out[i];
             INFO(what);
             REQUIRE(n_padding_changed == 0);
         }
@@ -338,6 +342,10 @@ TEST_CASE("sparse kernels: every variant matches its scalar reference", "[sparse
                             Case c{M, K, N, s, empty_rows};
                             check_variants(op, W, c, accumulate, bias, seed * 7 + N, n_checked);
                             check_variants(op, W16, c, accumulate, bias, seed * 7 + N + 1, n_checked);
+                            if (op == sk::Op::spmm) {  // our Linear's layout
+                                check_variants(op, W, c, !accumulate, bias, seed * 7 + N + 2, n_checked, true);
+                                check_variants(op, W16, c, accumulate, !bias, seed * 7 + N + 3, n_checked, true);
+                            }
                         }
                 }
     nn::set_num_threads(1);
@@ -352,9 +360,10 @@ TEST_CASE("sparse kernels: wide batches (packed column panels) match the referen
         sparse::Csr W = sparse::from_dense(random_sparse(65, 257, 0.9, 77 + N));
         check_variants(sk::Op::spmm, W, Case{65, 257, N, 0.9, false}, N % 2 == 1, true, 5 + N, n_checked);
         check_variants(sk::Op::spmm, sparse::to_csr16(W), Case{65, 257, N, 0.9, false}, false, false, 6 + N, n_checked);
+        check_variants(sk::Op::spmm, W, Case{65, 257, N, 0.9, false}, true, true, 7 + N, n_checked, true);
     }
     nn::set_num_threads(1);
-    REQUIRE(n_checked >= 18);
+    REQUIRE(n_checked >= 27);
 }
 
 TEST_CASE("sparse kernels: an all-zero matrix gives exactly the bias (or leaves the output)", "[sparse]") {
