@@ -12,6 +12,7 @@ using Argv = std::vector<std::string>;
 int cmd_train(const Argv& args);
 int cmd_eval(const Argv& args);
 int cmd_info(const Argv& args);
+int cmd_sparsify(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);

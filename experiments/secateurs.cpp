@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"train", "train a model on Fashion-MNIST", experiments::cmd_train},
     {"eval", "evaluate a checkpoint on the test set", experiments::cmd_eval},
     {"info", "list the tensors, dtypes, shapes and metadata of a safetensors file", experiments::cmd_info},
+    {"sparsify", "store a pruned checkpoint's tensors as CSR (and report their memory)", experiments::cmd_sparsify},
 };
 
 void usage(FILE* out) {
