@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
         .add("sparse-conv-batches", &sparse_cfg.conv_batches, "sparse suite: N of the conv shapes (positions x images)")
         .add("sparsities", &sparse_cfg.sparsities, "sparse suite: fractions of zeros")
         .add("variants", &sparse_cfg.variants, "sparse suite: all registry variants, or best")
-        .add("samples", &sparse_cfg.samples, "sparse suite: interleaved samples per column (median taken)")
+        .add("samples", &sparse_cfg.samples, "sparse suite: interleaved samples per column (the fastest is kept)")
         .add("sample-seconds", &sparse_cfg.seconds, "sparse suite: minimum time of one sample")
         .add("reference", &sparse_cfg.reference, "sparse suite: also time the scalar reference (1 thread)")
         .add("e2e", &sparse_cfg.e2e, "sparse suite: end-to-end pruned lenet300 inference");

@@ -15,8 +15,8 @@ struct SparseBenchConfig {
     std::string sparsities = "0.5,0.6,0.7,0.8,0.9,0.95,0.98,0.99";
     std::string variants = "all";  // all, or best (the variant sparse layers run, per ISA)
     int max_threads = 2;
-    double seconds = 0.01;  // minimum time of one sample; each column takes the median of `samples`
-    int samples = 5;
+    double seconds = 0.01;  // minimum time of one sample; each column takes the fastest of `samples`
+    int samples = 7;
     bool reference = true;  // time the scalar reference too (slow at low sparsity)
     std::string torch = "auto";
     std::string out = "runs/bench";
