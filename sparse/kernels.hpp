@@ -10,7 +10,8 @@
 //          vector gathers of x
 // Dense operands are row-major with the batch dimension N contiguous: X [K, N] is the transpose of our
 // Linear's activations [B, IN]. SIMD lanes run along N, so a stored weight is broadcast once and
-// multiplied with whole vectors of X; SparseLinear transposes activations in and out (sparse/ops.cpp).
+// multiplied with whole vectors of X. spmm also takes our layout directly (Operands::batch_major) and
+// then transposes tiles of X and Y in cache; that is how SparseLinear calls it.
 // Raw pointers and sizes, no allocation, no autograd; backward kernels ADD into their outputs.
 #pragma once
 

@@ -1,10 +1,11 @@
 // The differentiable sparse linear op: y = x W^T + b with W [OUT, IN] stored as a fixed CSR pattern
 // and a values tensor, so a sparse layer trains like a dense one (gradients for x, the stored values
 // and b; pruned positions have no value to update, so they stay pruned).
-// Layout: our activations are [B, IN] (batch-major); the kernels want the batch contiguous, so the op
-// transposes x to [IN, B] once, runs one SpMM with the bias fused, and transposes the [OUT, B] result
-// back. The backward transposes dy once and reuses the saved x^T: dx^T = W^T dy^T (spmmt), dW at the
-// pattern = dy^T x (sddmm), db = row sums of dy^T. A batch of 1 skips the transposes (SpMV).
+// Layout: our activations are [B, IN] (batch-major) while the kernels run SIMD along the batch. The
+// forward is one spmm in batch-major mode (the kernel transposes tiles of x and y in cache; bias
+// fused). The backward transposes dy and x to [F, B] once each (padded to whole vectors) and runs
+// dx^T = W^T dy^T (spmmt), dW at the pattern = dy^T x (sddmm), db = row sums of dy^T. A batch of 1
+// needs no transposes (spmv).
 #pragma once
 
 #include <memory>
