@@ -250,10 +250,12 @@ std::vector<Kernel> build_registry() {
 
 #define SPARSE_ISA_VARIANTS(ISA, isa_text, NR4, NR2, NR1, G)                                                         \
     r.push_back({"spmv_csr32_" isa_text "_gather" #G, Op::spmv, IndexWidth::i32, ISA,                                \
-                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1",           \
+                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1 takes "    \
+                 "the 8-lane one (faster than 16 lanes on the CPUs measured)",                                        \
                  spmv_simd<ISA, kI32>});                                                                             \
     r.push_back({"spmv_csr16_" isa_text "_gather" #G, Op::spmv, IndexWidth::u16, ISA,                                \
-                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1",           \
+                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1 takes "    \
+                 "the 8-lane one (faster than 16 lanes on the CPUs measured)",                                        \
                  spmv_simd<ISA, kU16>});                                                                             \
     r.push_back({"spmm_csr32_" isa_text "_nr" #NR4, Op::spmm, IndexWidth::i32, ISA,                                  \
                  #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest; "   \
@@ -315,7 +317,10 @@ const Kernel& reference(Op op, IndexWidth index) {
 
 const Kernel& best(Op op, IndexWidth index, int64_t N) {
     (void)N;  // every SIMD variant handles any N; the widest register tile wins for N > 1
-    for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    // SpMV takes the 8-lane AVX2 gather even where AVX-512 runs: 16-lane gathers measured 1.6-2x
+    // slower per row than two 8-lane ones here (bench --suite sparse, N = 1).
+    const Isa order_spmv[] = {Isa::avx2, Isa::avx512}, order[] = {Isa::avx512, Isa::avx2};
+    for (Isa isa : op == Op::spmv ? order_spmv : order) {
         if (!isa_available(isa)) continue;
         for (const Kernel& k : registry())  // the first listed variant of an ISA is its widest tile
             if (k.op == op && k.index == index && k.isa == isa) return k;
