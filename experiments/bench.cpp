@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "experiments/args.hpp"
+#include "experiments/bench_sparse.hpp"
 #include "nn/alloc.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
@@ -250,8 +251,10 @@ std::vector<std::string> split_list(const std::string& s) {
 int main(int argc, char** argv) {
     nn::select_blas_core(argv);
     nn::retain_heap_memory();
+    nn::set_num_threads(1);
     std::string models = "lenet300,lenet5,conv4,vgg,resnet20", modes = "train,infer,latency", out = "runs/bench";
-    std::string torch = "auto", conv_models = "lenet5,conv4,vgg,resnet20";
+    std::string torch = "auto", conv_models = "lenet5,conv4,vgg,resnet20", suite = "all";
+    experiments::SparseBenchConfig sparse_cfg;
     int max_threads = 2, repeat = 3;
     int64_t batch = 128;
     double seconds = 1.5;
@@ -265,10 +268,31 @@ int main(int argc, char** argv) {
         .add("repeat", &repeat, "runs per point (interleaved with PyTorch's); the median is reported")
         .add("torch", &torch, "auto (when installed), on or off")
         .add("conv-models", &conv_models, "models whose conv layers are compared with sgemm (empty: skip)")
-        .add("out", &out, "directory for bench.csv and conv.csv");
+        .add("out", &out, "directory for bench.csv, conv.csv and bench_sparse.csv")
+        .add("suite", &suite, "models (training/inference throughput, conv layers), sparse (sparse kernels), or all")
+        .add("sparse-shapes", &sparse_cfg.shapes, "sparse suite: weight shapes MxK")
+        .add("sparse-batches", &sparse_cfg.batches, "sparse suite: batch widths N of the fully connected shapes")
+        .add("sparse-conv-shapes", &sparse_cfg.conv_shapes, "sparse suite: shapes that stand for im2col conv layers")
+        .add("sparse-conv-batches", &sparse_cfg.conv_batches, "sparse suite: N of the conv shapes (positions x images)")
+        .add("sparsities", &sparse_cfg.sparsities, "sparse suite: fractions of zeros")
+        .add("variants", &sparse_cfg.variants, "sparse suite: all registry variants, or best")
+        .add("samples", &sparse_cfg.samples, "sparse suite: interleaved samples per column (the fastest is kept)")
+        .add("sample-seconds", &sparse_cfg.seconds, "sparse suite: minimum time of one sample")
+        .add("reference", &sparse_cfg.reference, "sparse suite: also time the scalar reference (1 thread)")
+        .add("e2e", &sparse_cfg.e2e, "sparse suite: end-to-end pruned lenet300 inference");
     try {
         if (!args.parse(argc, argv)) return 0;
         ENSURE(repeat >= 1 && max_threads >= 1 && batch >= 1, "bench: --repeat, --threads and --batch must be >= 1");
+        ENSURE(suite == "all" || suite == "models" || suite == "sparse", "bench: --suite must be models, sparse or all, got '",
+               suite, "'");
+        if (suite == "sparse" || suite == "all") {
+            sparse_cfg.max_threads = max_threads;
+            sparse_cfg.torch = torch;
+            sparse_cfg.out = out;
+            experiments::run_sparse_bench(sparse_cfg);
+            if (suite == "sparse") return 0;
+            std::printf("\n");
+        }
         bool use_torch = torch == "on" || (torch == "auto" && torch_available());
         nn::io::make_dirs(out);
         std::printf("OpenBLAS core: %s; PyTorch reference: %s; median of %d runs each\n", nn::blas_core_name().c_str(),

@@ -16,6 +16,7 @@ int cmd_prune(const Argv& args);
 int cmd_summary(const Argv& args);
 int cmd_imp(const Argv& args);
 int cmd_experiment(const Argv& args);
+int cmd_sparsify(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);

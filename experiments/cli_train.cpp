@@ -18,6 +18,7 @@
 #include "prune/recipe.hpp"
 #include "prune/report.hpp"
 #include "prune/runner.hpp"
+#include "sparse/checkpoint.hpp"
 
 namespace experiments {
 
@@ -130,7 +131,7 @@ int cmd_eval(const Argv& argv) {
     int threads = 1;
     int64_t dump_n = 64;
     Args args("secateurs eval", "Evaluate a checkpoint on Fashion-MNIST. The architecture comes from the file's\n"
-                                "\"arch\" metadata.");
+                                "\"arch\" metadata. Sparse checkpoints (secateurs sparsify) run on sparse kernels.");
     args.add("ckpt", &ckpt, "checkpoint (.safetensors)")
         .add("split", &split, "test or train")
         .add("threads", &threads, "worker threads (0: all cores)")
@@ -144,7 +145,12 @@ int cmd_eval(const Argv& argv) {
     auto arch = f.metadata.find("arch");
     ENSURE(arch != f.metadata.end(), ckpt, ": no \"arch\" metadata, so the model cannot be rebuilt");
     auto net = nn::make_model(arch->second, 0);
-    nn::load_module(f, *net, ckpt);
+    if (sparse::is_sparse_checkpoint(f)) {  // CSR tensors: expanded, and the layers compiled to sparse kernels
+        for (auto& d : sparse::load_sparse_model(sparse::parse_sparse_checkpoint(f, ckpt), *net, ckpt))
+            std::printf("%s: %s (%s)\n", d.name.c_str(), d.sparse ? "sparse" : "dense", d.reason.c_str());
+    } else {
+        nn::load_module(f, *net, ckpt);
+    }
     data::ImageDataset ds = data::load_fashion_mnist(split);
     nn::EvalResult r = nn::evaluate(*net, ds);
     std::printf("%s on fashion-mnist/%s: accuracy %.2f%%  loss %.4f  (%lld examples)\n", arch->second.c_str(),

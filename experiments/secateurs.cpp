@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"summary", "per-layer sparsity table of a safetensors file (mask-aware)", experiments::cmd_summary},
     {"imp", "iterative magnitude pruning / lottery tickets on Fashion-MNIST", experiments::cmd_imp},
     {"experiment", "run, shard, merge and report the experiments (secateurs experiment --help)", experiments::cmd_experiment},
+    {"sparsify", "store a pruned checkpoint's tensors as CSR (and report their memory)", experiments::cmd_sparsify},
 };
 
 void usage(FILE* out) {

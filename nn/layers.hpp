@@ -11,9 +11,13 @@ namespace nn {
 class Linear : public Module {
 public:
     Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng);
-    Tensor forward(const Tensor& x) override { return linear(x, weight, bias); }
+    Tensor forward(const Tensor& x) override { return executor ? executor->forward(x) : linear(x, weight, bias); }
     int64_t in_features, out_features;
     Tensor weight, bias;  // bias undefined when disabled
+    // Another way to compute this layer, installed by a compiler pass (sparse::compile puts a CSR
+    // product here); null runs the dense product. Not a child module: names and parameters of the
+    // model are unchanged.
+    std::shared_ptr<Module> executor;
 };
 
 // Wraps a parameter-free tensor function (ReLU, Tanh, GELU, Flatten, ...) under a PyTorch type name.

@@ -1,0 +1,387 @@
+// bench --suite sparse. Every timing is the fastest of interleaved samples (dense, reference and each
+// variant take turns), so a burst of load on this shared machine hits all columns alike; speedups are
+// ratios of those times to the faster of the two dense layouts.
+#include "experiments/bench_sparse.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "nn/blas.hpp"
+#include "nn/check.hpp"
+#include "nn/io.hpp"
+#include "nn/kernels.hpp"
+#include "nn/models.hpp"
+#include "nn/ops.hpp"
+#include "nn/rng.hpp"
+#include "nn/threads.hpp"
+#include "sparse/csr.hpp"
+#include "sparse/kernels.hpp"
+#include "sparse/modules.hpp"
+
+#ifndef SECATEURS_SOURCE_DIR
+#define SECATEURS_SOURCE_DIR "."
+#endif
+
+namespace experiments {
+namespace {
+
+namespace sk = sparse::kernels;
+
+// One thread: the thread's CPU time, which leaves out the time this process waits for a core on a
+// shared machine (the noise that dominates here); more threads: wall time.
+double now() {
+    if (nn::num_threads() == 1) {
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string part;
+    while (std::getline(ss, part, sep))
+        if (!part.empty()) out.push_back(part);
+    return out;
+}
+
+std::vector<double> parse_doubles(const std::string& s, const char* what) {
+    std::vector<double> out;
+    for (auto& p : split(s, ',')) {
+        char* end = nullptr;
+        double v = std::strtod(p.c_str(), &end);
+        ENSURE(end && *end == 0, "bench: --", what, " expects numbers separated by commas, got '", s, "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
+std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& s) {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    for (auto& p : split(s, ',')) {
+        auto mk = split(p, 'x');
+        ENSURE(mk.size() == 2, "bench: shape '", p, "' is not MxK");
+        out.emplace_back(std::atoll(mk[0].c_str()), std::atoll(mk[1].c_str()));
+        ENSURE(out.back().first > 0 && out.back().second > 0, "bench: shape '", p, "' needs positive sizes");
+    }
+    return out;
+}
+
+// Mean seconds per call over at least `min_seconds` (one call at least).
+double sample(const std::function<void()>& fn, double min_seconds) {
+    int64_t n = 0;
+    double t0 = now(), dt = 0;
+    do {
+        fn();
+        n++;
+        dt = now() - t0;
+    } while (dt < min_seconds);
+    return dt / double(n);
+}
+
+// The fastest sample: on a shared machine every disturbance only adds time, so the minimum of
+// interleaved samples is the least disturbed estimate for each column alike.
+double best_of(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
+
+struct Column {
+    std::string name;
+    std::function<void()> fn;
+    int samples;
+    std::vector<double> times;
+};
+
+// Times the columns in turns: sample i of every column before sample i + 1 of any.
+void time_interleaved(std::vector<Column>& cols, int samples, double min_seconds) {
+    for (auto& c : cols) c.fn();  // warm-up (first touch, caches)
+    for (int s = 0; s < samples; s++)
+        for (auto& c : cols)
+            if (s < c.samples) c.times.push_back(sample(c.fn, min_seconds));
+}
+
+// A random [M, K] pattern with the given sparsity: exactly round((1 - s) M K) entries, chosen by a
+// partial Fisher-Yates shuffle so every row gets its binomial share, values N(0, 1).
+nn::Tensor random_weight(int64_t M, int64_t K, double sparsity, uint64_t seed) {
+    nn::Rng rng(seed);
+    nn::Tensor w = nn::Tensor::zeros({M, K});
+    int64_t n = M * K, keep = int64_t(std::llround((1.0 - sparsity) * double(n)));
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i++) idx[size_t(i)] = i;
+    for (int64_t i = 0; i < keep; i++) {
+        int64_t j = i + int64_t(rng.below(uint64_t(n - i)));
+        std::swap(idx[size_t(i)], idx[size_t(j)]);
+        w.data()[idx[size_t(i)]] = rng.normal();
+    }
+    return w;
+}
+
+nn::Tensor random_tensor(const nn::Shape& s, uint64_t seed) {
+    nn::Rng rng(seed);
+    nn::Tensor t = nn::Tensor::empty(s);
+    for (int64_t i = 0; i < t.numel(); i++) t.data()[i] = rng.normal();
+    return t;
+}
+
+struct Point {
+    int threads;
+    int64_t M, K, N;
+    double sparsity;
+};
+
+// torch.sparse side by side: experiments/reference/torch_sparse_bench.py on the same points; returns
+// "M,K,N,sparsity" -> (dense seconds, csr seconds) for one thread count.
+std::map<std::string, std::pair<double, double>> torch_points(const std::vector<Point>& pts, int threads) {
+    std::map<std::string, std::pair<double, double>> out;
+    std::string list;
+    for (auto& p : pts)
+        if (p.threads == threads)
+            list += nn::str_cat(list.empty() ? "" : ";", p.M, ",", p.K, ",", p.N, ",", p.sparsity);
+    if (list.empty()) return out;
+    std::string cmd = "env OMP_NUM_THREADS=" + std::to_string(threads) + " OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=" +
+                      nn::blas_core_name() + " /usr/bin/python3 " SECATEURS_SOURCE_DIR
+                      "/experiments/reference/torch_sparse_bench.py --threads " + std::to_string(threads) +
+                      " --points '" + list + "' 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return out;
+    char line[512];
+    while (std::fgets(line, sizeof line, p)) {
+        auto f = split(std::string(line), ',');
+        if (f.size() < 6) continue;
+        std::string key = f[0] + "," + f[1] + "," + f[2] + "," + nn::str_cat(std::atof(f[3].c_str()));
+        out[key] = {std::atof(f[4].c_str()), std::atof(f[5].c_str())};
+    }
+    pclose(p);
+    return out;
+}
+
+// Per-layer magnitude pruning, just enough for the end-to-end benchmark: in every weight of rank >= 2
+// the `sparsity` fraction of smallest |w| is zeroed (ties broken by position). Returns the masks.
+std::map<std::string, nn::Tensor> prune_magnitude(nn::Module& model, double sparsity) {
+    std::map<std::string, nn::Tensor> masks;
+    nn::NoGradGuard ng;
+    for (auto& [name, w] : model.named_parameters()) {
+        if (w.ndim() < 2) continue;
+        std::vector<std::pair<float, int64_t>> order(size_t(w.numel()));
+        for (int64_t i = 0; i < w.numel(); i++) order[size_t(i)] = {std::fabs(w.data()[i]), i};
+        int64_t n_prune = int64_t(std::llround(sparsity * double(w.numel())));
+        std::nth_element(order.begin(), order.begin() + n_prune, order.end());
+        nn::Tensor mask = nn::Tensor::ones(w.shape());
+        for (int64_t i = 0; i < n_prune; i++) mask.data()[order[size_t(i)].second] = 0.0f;
+        for (int64_t i = 0; i < w.numel(); i++) w.data()[i] *= mask.data()[i];
+        masks[name] = mask;
+    }
+    return masks;
+}
+
+struct E2E {
+    double dense_seconds = 0, sparse_seconds = 0, max_rel_diff = 0;
+    std::string layers;
+};
+
+// LeNet-300-100 with per-layer magnitude masks at `sparsity`: our dense model against the same
+// weights compiled to sparse layers, batch `batch`, inference under NoGradGuard.
+E2E bench_lenet300(double sparsity, int64_t batch, int samples, double min_seconds) {
+    auto dense = nn::make_model("lenet300", 1), compiled = nn::make_model("lenet300", 1);
+    auto masks = prune_magnitude(*dense, sparsity);
+    prune_magnitude(*compiled, sparsity);
+    sparse::CompileOptions opt;
+    opt.masks = masks;
+    E2E r;
+    for (auto& d : sparse::compile(*compiled, opt))
+        r.layers += nn::str_cat(r.layers.empty() ? "" : ", ", d.name, d.sparse ? " sparse" : " dense");
+    dense->eval();
+    compiled->eval();
+    nn::Tensor x = random_tensor({batch, 1, 28, 28}, 9);
+    nn::NoGradGuard ng;
+    nn::Tensor yd = dense->forward(x), ys = compiled->forward(x);
+    double scale = 0;
+    for (float v : yd.to_vector()) scale = std::max(scale, double(std::fabs(v)));
+    for (int64_t i = 0; i < yd.numel(); i++)
+        r.max_rel_diff = std::max(r.max_rel_diff, std::fabs(double(yd.data()[i]) - double(ys.data()[i])) / scale);
+    std::vector<Column> cols;
+    cols.push_back({"dense", [&] { dense->forward(x); }, samples, {}});
+    cols.push_back({"sparse", [&] { compiled->forward(x); }, samples, {}});
+    time_interleaved(cols, samples, min_seconds);
+    r.dense_seconds = best_of(cols[0].times);
+    r.sparse_seconds = best_of(cols[1].times);
+    return r;
+}
+
+bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+int run_sparse_bench(const SparseBenchConfig& cfg) {
+    auto shapes = parse_shapes(cfg.shapes), conv_shapes = parse_shapes(cfg.conv_shapes);
+    auto batches = parse_doubles(cfg.batches, "batches"), conv_batches = parse_doubles(cfg.conv_batches, "conv-batches");
+    auto sparsities = parse_doubles(cfg.sparsities, "sparsities");
+    ENSURE(cfg.variants == "all" || cfg.variants == "best", "bench: --variants must be all or best, got '",
+           cfg.variants, "'");
+    bool use_torch = cfg.torch == "on" || (cfg.torch == "auto" && torch_available());
+    nn::io::make_dirs(cfg.out);
+
+    std::vector<Point> points;
+    for (int t = 1; t <= cfg.max_threads; t++)
+        for (auto [M, K] : shapes) {
+            bool conv = std::find(conv_shapes.begin(), conv_shapes.end(), std::make_pair(M, K)) != conv_shapes.end();
+            for (double N : conv ? conv_batches : batches)
+                for (double s : sparsities) points.push_back({t, M, K, int64_t(N), s});
+        }
+
+    std::printf("sparse kernels: OpenBLAS core %s; ISAs:%s%s; torch.sparse: %s\n", nn::blas_core_name().c_str(),
+                sk::isa_available(sk::Isa::avx2) ? " avx2" : "", sk::isa_available(sk::Isa::avx512) ? " avx512" : "",
+                use_torch ? "yes" : "no");
+    std::printf("speedup = dense time / time, dense = the faster of OpenBLAS W*X and x*W^T (as nn::Linear) on the\n"
+                "zero-filled matrix; ideal = dense x density; fastest of %d interleaved samples (1 thread: thread CPU\n"
+                "time; 2 threads: wall time)\n", cfg.samples);
+
+    std::string csv = "threads,M,K,N,sparsity,column,seconds,speedup\n";
+    struct Best {
+        double speedup = 0;
+        std::string name;
+    };
+    std::map<std::string, Best> best_by_point;  // "t,M,K,N,s" -> best sparse column
+    std::map<std::string, double> dense_by_point;
+    int last_threads = 0;
+    std::string last_group;
+    std::map<int, std::map<std::string, std::pair<double, double>>> torch;
+    for (const Point& pt : points) {
+        if (pt.threads != last_threads) {
+            nn::set_num_threads(pt.threads);
+            last_threads = pt.threads;
+            if (use_torch) torch[pt.threads] = torch_points(points, pt.threads);
+        }
+        const int64_t M = pt.M, K = pt.K, N = pt.N;
+        nn::Tensor W = random_weight(M, K, pt.sparsity, uint64_t(M * 7919 + K * 31) + uint64_t(pt.sparsity * 1000));
+        nn::Tensor X = random_tensor({K, N}, 5), Xt = X.transpose(0, 1).contiguous();
+        nn::Tensor Y = nn::Tensor::empty({M, N}), Yt = nn::Tensor::empty({N, M});
+        sparse::Csr W32 = sparse::from_dense(W);
+        sparse::Csr16 W16 = K <= sparse::kCsr16MaxCols ? sparse::to_csr16(W32) : sparse::Csr16();
+        sk::Operands p32, p16;
+        p32.w = sk::ref(W32);
+        p16.w = sk::ref(W16);
+        for (sk::Operands* p : {&p32, &p16}) {
+            p->N = N;
+            p->a = X.data();
+            p->lda = N;
+            p->out = Y.data();
+            p->ldo = N;
+        }
+        std::vector<Column> cols;
+        cols.push_back({"dense_WX", [&] { nn::kernels::gemm(false, false, M, N, K, 1.0f, W.data(), K, X.data(), N, 0.0f, Y.data(), N); }, cfg.samples, {}});
+        cols.push_back({"dense_xWt", [&] { nn::kernels::gemm(false, true, N, M, K, 1.0f, Xt.data(), K, W.data(), K, 0.0f, Yt.data(), M); }, cfg.samples, {}});
+        sk::Op op = N == 1 ? sk::Op::spmv : sk::Op::spmm;
+        if (cfg.reference && pt.threads == 1) {
+            const sk::Kernel& r = sk::reference(op, sk::IndexWidth::i32);
+            cols.push_back({r.name, [&, run = r.run] { run(p32); }, 1, {}});
+        }
+        for (const sk::Kernel& k : sk::registry()) {
+            if (k.op != op || k.isa == sk::Isa::scalar || !sk::isa_available(k.isa)) continue;
+            if (k.index == sk::IndexWidth::u16 && K > sparse::kCsr16MaxCols) continue;
+            if (cfg.variants == "best" && &k != &sk::best(op, k.index, N)) continue;
+            const sk::Operands* p = k.index == sk::IndexWidth::i32 ? &p32 : &p16;
+            cols.push_back({k.name, [p, run = k.run] { run(*p); }, cfg.samples, {}});
+        }
+        time_interleaved(cols, cfg.samples, cfg.seconds);
+        double dense = std::min(best_of(cols[0].times), best_of(cols[1].times));
+        std::string key = nn::str_cat(pt.threads, ",", M, ",", K, ",", N, ",", pt.sparsity);
+        dense_by_point[key] = dense;
+        std::string group = nn::str_cat(pt.threads, " ", M, "x", K, " N=", N);
+        if (group != last_group) {
+            std::printf("\n== %d thread(s), W %lldx%lld, N = %lld: dense %.1f us (W*X %.1f, x*W^T %.1f)\n", pt.threads,
+                        (long long)M, (long long)K, (long long)N, dense * 1e6, best_of(cols[0].times) * 1e6,
+                        best_of(cols[1].times) * 1e6);
+            std::printf("%-8s %7s", "sparsity", "ideal");
+            for (size_t c = 2; c < cols.size(); c++) {
+                std::string n = cols[c].name;
+                n = n.substr(n.find('_') + 1);  // drop the op
+                std::printf(" %17s", n.c_str());
+            }
+            if (use_torch) std::printf(" %10s %10s", "torch_csr", "vs_torch");
+            std::printf("\n");
+            last_group = group;
+        }
+        double ideal = 1.0 / std::max(1e-9, 1.0 - pt.sparsity);
+        std::printf("%-8.3g %6.1fx", pt.sparsity, ideal);
+        Best& b = best_by_point[key];
+        for (size_t c = 0; c < cols.size(); c++) {
+            double t = best_of(cols[c].times), sp = dense / t;
+            csv += nn::str_cat(key, ",", cols[c].name, ",", t, ",", sp, "\n");
+            if (c < 2) continue;
+            std::printf(" %16.2fx", sp);
+            if (std::string(cols[c].name).find("scalar") == std::string::npos && sp > b.speedup) b = {sp, cols[c].name};
+        }
+        csv += nn::str_cat(key, ",ideal,", dense / ideal, ",", ideal, "\n");
+        if (use_torch) {
+            auto it = torch[pt.threads].find(nn::str_cat(M, ",", K, ",", N, ",", pt.sparsity));
+            if (it != torch[pt.threads].end()) {
+                double ours = dense / b.speedup;
+                std::printf(" %9.2fx %9.1fx", dense / it->second.second, it->second.second / ours);
+                csv += nn::str_cat(key, ",torch_dense,", it->second.first, ",", dense / it->second.first, "\n");
+                csv += nn::str_cat(key, ",torch_csr,", it->second.second, ",", dense / it->second.second, "\n");
+            }
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+    }
+
+    // Where sparse starts to win, and the targets of DESIGN.md.
+    std::printf("\n== crossover: lowest sparsity (of those measured) from which the best variant beats dense\n");
+    std::string done;
+    for (const Point& pt : points) {
+        std::string g = nn::str_cat(pt.threads, ",", pt.M, ",", pt.K, ",", pt.N);
+        if (done.find("|" + g + "|") != std::string::npos) continue;
+        done += "|" + g + "|";
+        double cross = -1;
+        for (double s : sparsities) {
+            bool wins_from_here = true;
+            for (double s2 : sparsities)
+                if (s2 >= s && best_by_point[g + "," + nn::str_cat(s2)].speedup <= 1.0) wins_from_here = false;
+            if (wins_from_here) {
+                cross = s;
+                break;
+            }
+        }
+        std::printf("  %d thread(s) %5lldx%-5lld N=%-5lld %s\n", pt.threads, (long long)pt.M, (long long)pt.K,
+                    (long long)pt.N, cross < 0 ? "never (in the measured range)" : nn::str_cat("from ", cross).c_str());
+        csv += nn::str_cat(g, ",crossover,", cross, ",0\n");
+    }
+
+    std::printf("\n== memory (bytes relative to dense float32)\n%-10s %8s %10s %10s\n", "shape", "sparsity", "csr32", "csr16");
+    for (auto [M, K] : shapes)
+        for (double s : sparsities) {
+            int64_t nnz = int64_t(std::llround((1.0 - s) * double(M * K)));
+            double d = double(sparse::dense_bytes(M, K));
+            std::printf("%5lldx%-5lld %7.2f %9.3fx %9.3fx\n", (long long)M, (long long)K, s,
+                        double(sparse::csr_bytes(M, nnz)) / d,
+                        K <= sparse::kCsr16MaxCols ? double(sparse::csr16_bytes(M, nnz)) / d : NAN);
+        }
+
+    if (cfg.e2e) {
+        std::printf("\n== end to end: lenet300, per-layer magnitude pruning to 95 %%, batch 128 inference\n");
+        for (int t = 1; t <= cfg.max_threads; t++) {
+            nn::set_num_threads(t);
+            E2E r = bench_lenet300(0.95, 128, cfg.samples, std::max(0.05, cfg.seconds * 5));
+            std::printf("  %d thread(s): dense %.1f us, compiled sparse %.1f us: %.2fx faster (outputs differ by at "
+                        "most %.2g of max |y|); %s\n",
+                        t, r.dense_seconds * 1e6, r.sparse_seconds * 1e6, r.dense_seconds / r.sparse_seconds,
+                        r.max_rel_diff, r.layers.c_str());
+            csv += nn::str_cat(t, ",lenet300,784,128,0.95,e2e_dense,", r.dense_seconds, ",1\n");
+            csv += nn::str_cat(t, ",lenet300,784,128,0.95,e2e_sparse,", r.sparse_seconds, ",",
+                               r.dense_seconds / r.sparse_seconds, "\n");
+        }
+    }
+    nn::io::write_text_atomic(nn::io::join(cfg.out, "bench_sparse.csv"), csv);
+    std::printf("\nwrote %s\n", nn::io::join(cfg.out, "bench_sparse.csv").c_str());
+    return 0;
+}
+
+}  // namespace experiments

@@ -1,0 +1,350 @@
+// The registry table, the scalar references (the oracles: plain loops, one thread), the thread split
+// of the SIMD variants and the dispatch of best(). The SIMD bodies are in kernels_simd.hpp.
+#include "sparse/kernels.hpp"
+
+#include <cstring>
+
+#include "nn/alloc.hpp"
+#include "nn/check.hpp"
+#include "nn/threads.hpp"
+#include "sparse/kernels_isa.hpp"
+
+namespace sparse::kernels {
+
+const char* op_name(Op op) {
+    switch (op) {
+        case Op::spmv: return "spmv";
+        case Op::spmm: return "spmm";
+        case Op::spmmt: return "spmmt";
+        case Op::sddmm: return "sddmm";
+    }
+    return "?";
+}
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::scalar: return "scalar";
+        case Isa::avx2: return "avx2";
+        case Isa::avx512: return "avx512";
+    }
+    return "?";
+}
+
+bool isa_available(Isa isa) {
+    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    switch (isa) {
+        case Isa::scalar: return true;
+        case Isa::avx2: return avx2;
+        case Isa::avx512: return avx512;
+    }
+    return false;
+}
+
+CsrRef ref(const Csr& m) {
+    return {m.rows, m.cols, m.row_ptr.data(), m.col_idx.data(), IndexWidth::i32, m.values.data()};
+}
+
+CsrRef ref(const Csr16& m) {
+    return {m.rows, m.cols, m.row_ptr.data(), m.col_idx.data(), IndexWidth::u16, m.values.data()};
+}
+
+namespace {
+
+template <class Index>
+const Index* cols(const CsrRef& w) {
+    return static_cast<const Index*>(w.col_idx);
+}
+
+// ---- scalar references ---------------------------------------------------------------------------
+
+template <class Index>
+void spmv_scalar(const Operands& p) {
+    const Index* ci = cols<Index>(p.w);
+    for (int64_t m = 0; m < p.w.rows; m++) {
+        float s = 0.0f;
+        for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++) s += p.w.values[j] * p.a[ci[j]];
+        p.out[m] = (p.accumulate ? p.out[m] : 0.0f) + (p.bias ? p.bias[m] : 0.0f) + s;
+    }
+}
+
+template <class Index>
+void spmm_scalar(const Operands& p) {
+    const Index* ci = cols<Index>(p.w);
+    // Element (k, n) of X and (m, n) of Y in either layout.
+    auto x = [&](int64_t k, int64_t n) { return p.batch_major ? p.a[n * p.lda + k] : p.a[k * p.lda + n]; };
+    auto y = [&](int64_t m, int64_t n) -> float& { return p.batch_major ? p.out[n * p.ldo + m] : p.out[m * p.ldo + n]; };
+    for (int64_t m = 0; m < p.w.rows; m++)
+        for (int64_t n = 0; n < p.N; n++) {
+            float s = 0.0f;
+            for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++) s += p.w.values[j] * x(ci[j], n);
+            y(m, n) = (p.accumulate ? y(m, n) : 0.0f) + (p.bias ? p.bias[m] : 0.0f) + s;
+        }
+}
+
+template <class Index>
+void spmmt_scalar(const Operands& p) {
+    const Index* ci = cols<Index>(p.w);
+    for (int64_t m = 0; m < p.w.rows; m++)
+        for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++)
+            for (int64_t n = 0; n < p.N; n++) p.out[int64_t(ci[j]) * p.ldo + n] += p.w.values[j] * p.a[m * p.lda + n];
+}
+
+template <class Index>
+void sddmm_scalar(const Operands& p) {
+    const Index* ci = cols<Index>(p.w);
+    for (int64_t m = 0; m < p.w.rows; m++)
+        for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++) {
+            float s = 0.0f;
+            for (int64_t n = 0; n < p.N; n++) s += p.a[m * p.lda + n] * p.b[int64_t(ci[j]) * p.ldb + n];
+            p.out[j] += s;
+        }
+}
+
+// ---- thread split ---------------------------------------------------------------------------------
+
+// Below this many multiply-adds a product stays on the calling thread (waking a worker costs more).
+constexpr int64_t kMinParallelWork = 1 << 15;
+// A row costs about this many entries' worth of work besides its entries (loading and storing its
+// outputs), so that rows of a matrix with few entries still spread over the threads.
+constexpr int64_t kRowCost = 2;
+
+// First row m with cost(m) = row_ptr[m] + kRowCost * m >= target (rows if none).
+int64_t row_at_cost(const CsrRef& w, int64_t target) {
+    int64_t lo = 0, hi = w.rows;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (int64_t(w.row_ptr[mid]) + kRowCost * mid < target) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+// Scratch for every thread of one call, from the caching allocator (so a steady loop of calls
+// touches no new pages); `floats` per thread, each 64-byte aligned.
+class Scratch {
+public:
+    Scratch(int threads, int64_t floats)
+        : per_thread_((floats + 15) / 16 * 16), bytes_(size_t(threads * per_thread_) * sizeof(float)) {
+        if (per_thread_ > 0) base_ = static_cast<float*>(nn::alloc_bytes(bytes_));
+    }
+    ~Scratch() {
+        if (base_) nn::alloc_free(base_, bytes_);
+    }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    float* thread(int t) const { return base_ ? base_ + t * per_thread_ : nullptr; }
+
+private:
+    int64_t per_thread_;
+    size_t bytes_;
+    float* base_ = nullptr;
+};
+
+// fn on num_threads() row ranges of about equal cost (entries plus kRowCost per row).
+void for_balanced_rows(const Operands& p, isa::RangeFn fn) {
+    const CsrRef& w = p.w;
+    int T = nn::num_threads();
+    int64_t total = w.nnz() + kRowCost * w.rows;
+    if (T == 1 || w.rows < 2 || total * std::max<int64_t>(p.N, 1) < kMinParallelWork) {
+        fn(p, 0, w.rows, nullptr);
+        return;
+    }
+    nn::parallel_run([&](int t) {
+        int64_t m0 = row_at_cost(w, total * t / T);
+        int64_t m1 = t + 1 == T ? w.rows : row_at_cost(w, total * (t + 1) / T);
+        if (m0 < m1) fn(p, m0, m1, nullptr);
+    });
+}
+
+// spmm on num_threads() threads: whole batch tiles per thread when there are enough tiles (each
+// thread then packs only its own tiles), otherwise row ranges of about equal cost over all columns.
+void spmm_split(const Operands& p, isa::SpmmFn fn, int64_t scratch_floats, int64_t tile) {
+    const CsrRef& w = p.w;
+    int T = nn::num_threads();
+    int64_t total = w.nnz() + kRowCost * w.rows;
+    int64_t tiles = (p.N + tile - 1) / tile;
+    if (T == 1 || total * p.N < kMinParallelWork || (tiles < T && w.rows < 2)) {
+        Scratch s(1, scratch_floats);
+        fn(p, 0, w.rows, 0, p.N, s.thread(0));
+        return;
+    }
+    Scratch s(T, scratch_floats);
+    if (tiles >= T) {
+        nn::parallel_run([&](int t) {
+            int64_t t0, t1;
+            nn::chunk_range(tiles, T, t, t0, t1);
+            int64_t n0 = t0 * tile, n1 = std::min(p.N, t1 * tile);
+            if (n0 < n1) fn(p, 0, w.rows, n0, n1, s.thread(t));
+        });
+        return;
+    }
+    nn::parallel_run([&](int t) {
+        int64_t m0 = row_at_cost(w, total * t / T);
+        int64_t m1 = t + 1 == T ? w.rows : row_at_cost(w, total * (t + 1) / T);
+        if (m0 < m1) fn(p, m0, m1, 0, p.N, s.thread(t));
+    });
+}
+
+// fn on num_threads() ranges of batch columns, each a multiple of `lanes` wide (spmmt: rows of the
+// output are shared by many rows of W, columns are not).
+void for_batch_columns(const Operands& p, int64_t lanes, isa::RangeFn fn) {
+    int T = nn::num_threads();
+    int64_t vectors = (p.N + lanes - 1) / lanes;
+    if (T == 1 || vectors < 2 || p.w.nnz() * p.N < kMinParallelWork) {
+        fn(p, 0, p.N, nullptr);
+        return;
+    }
+    int n_chunks = int(std::min<int64_t>(T, vectors));
+    nn::parallel_run([&](int t) {
+        if (t >= n_chunks) return;
+        int64_t v0, v1;
+        nn::chunk_range(vectors, n_chunks, t, v0, v1);
+        int64_t n0 = v0 * lanes, n1 = std::min(p.N, v1 * lanes);
+        if (n0 < n1) fn(p, n0, n1, nullptr);
+    });
+}
+
+const isa::Table& table(Isa isa) { return isa == Isa::avx512 ? isa::avx512_table() : isa::avx2_table(); }
+
+template <Isa I, int IX>
+void spmv_simd(const Operands& p) {
+    for_balanced_rows(p, table(I).spmv[IX]);
+}
+template <Isa I, int IX, int Tile>
+void spmm_simd(const Operands& p) {
+    const isa::Table& t = table(I);
+    spmm_split(p, t.spmm[IX][Tile], t.spmm_scratch[Tile](p), (4 >> Tile) * t.lanes);
+}
+template <Isa I, int IX>
+void spmmt_simd(const Operands& p) {
+    for_batch_columns(p, table(I).lanes, table(I).spmmt[IX]);
+}
+template <Isa I, int IX>
+void sddmm_simd(const Operands& p) {
+    for_balanced_rows(p, table(I).sddmm[IX]);
+}
+
+constexpr int kI32 = 0, kU16 = 1;
+
+std::vector<Kernel> build_registry() {
+    std::vector<Kernel> r;
+    // Scalar references first: reference() finds them by position-independent search.
+    r.push_back({"spmv_csr32_scalar", Op::spmv, IndexWidth::i32, Isa::scalar,
+                 "reference: one dot product per row, entries in order", spmv_scalar<int32_t>});
+    r.push_back({"spmv_csr16_scalar", Op::spmv, IndexWidth::u16, Isa::scalar,
+                 "reference: one dot product per row, entries in order", spmv_scalar<uint16_t>});
+    r.push_back({"spmm_csr32_scalar", Op::spmm, IndexWidth::i32, Isa::scalar,
+                 "reference: one dot product per output, entries in order", spmm_scalar<int32_t>});
+    r.push_back({"spmm_csr16_scalar", Op::spmm, IndexWidth::u16, Isa::scalar,
+                 "reference: one dot product per output, entries in order", spmm_scalar<uint16_t>});
+    r.push_back({"spmmt_csr32_scalar", Op::spmmt, IndexWidth::i32, Isa::scalar,
+                 "reference: scatter row by row, entries in order", spmmt_scalar<int32_t>});
+    r.push_back({"spmmt_csr16_scalar", Op::spmmt, IndexWidth::u16, Isa::scalar,
+                 "reference: scatter row by row, entries in order", spmmt_scalar<uint16_t>});
+    r.push_back({"sddmm_csr32_scalar", Op::sddmm, IndexWidth::i32, Isa::scalar,
+                 "reference: one dot product per entry along the batch", sddmm_scalar<int32_t>});
+    r.push_back({"sddmm_csr16_scalar", Op::sddmm, IndexWidth::u16, Isa::scalar,
+                 "reference: one dot product per entry along the batch", sddmm_scalar<uint16_t>});
+
+#define SPARSE_ISA_VARIANTS(ISA, isa_text, NR4, NR2, NR1, G)                                                         \
+    r.push_back({"spmv_csr32_" isa_text "_gather" #G, Op::spmv, IndexWidth::i32, ISA,                                \
+                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1 takes "    \
+                 "the 8-lane one (faster than 16 lanes on the CPUs measured)",                                        \
+                 spmv_simd<ISA, kI32>});                                                                             \
+    r.push_back({"spmv_csr16_" isa_text "_gather" #G, Op::spmv, IndexWidth::u16, ISA,                                \
+                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1 takes "    \
+                 "the 8-lane one (faster than 16 lanes on the CPUs measured)",                                        \
+                 spmv_simd<ISA, kU16>});                                                                             \
+    r.push_back({"spmm_csr32_" isa_text "_nr" #NR4, Op::spmm, IndexWidth::i32, ISA,                                  \
+                 #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest; "   \
+                 "best() for N > 1",                                                                                 \
+                 spmm_simd<ISA, kI32, 0>});                                                                          \
+    r.push_back({"spmm_csr16_" isa_text "_nr" #NR4, Op::spmm, IndexWidth::u16, ISA,                                  \
+                 #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest; "   \
+                 "best() for N > 1",                                                                                 \
+                 spmm_simd<ISA, kU16, 0>});                                                                          \
+    r.push_back({"spmm_csr32_" isa_text "_nr" #NR2, Op::spmm, IndexWidth::i32, ISA,                                  \
+                 #NR2 " batch columns of a row in 2 vectors x 2 accumulator sets (for comparison)",                 \
+                 spmm_simd<ISA, kI32, 1>});                                                                          \
+    r.push_back({"spmm_csr16_" isa_text "_nr" #NR2, Op::spmm, IndexWidth::u16, ISA,                                  \
+                 #NR2 " batch columns of a row in 2 vectors x 2 accumulator sets (for comparison)",                 \
+                 spmm_simd<ISA, kU16, 1>});                                                                          \
+    r.push_back({"spmm_csr32_" isa_text "_nr" #NR1, Op::spmm, IndexWidth::i32, ISA,                                  \
+                 #NR1 " batch columns of a row in 1 vector x 2 accumulator sets: the plain SIMD loop (comparison)", \
+                 spmm_simd<ISA, kI32, 2>});                                                                          \
+    r.push_back({"spmm_csr16_" isa_text "_nr" #NR1, Op::spmm, IndexWidth::u16, ISA,                                  \
+                 #NR1 " batch columns of a row in 1 vector x 2 accumulator sets: the plain SIMD loop (comparison)", \
+                 spmm_simd<ISA, kU16, 2>});                                                                          \
+    r.push_back({"spmmt_csr32_" isa_text "_nr" #NR4, Op::spmmt, IndexWidth::i32, ISA,                                \
+                 "scatter: a row's " #NR4 " gradient columns in registers added into the rows of the output it "    \
+                 "points to; threads split the batch columns; best() for any N",                                     \
+                 spmmt_simd<ISA, kI32>});                                                                            \
+    r.push_back({"spmmt_csr16_" isa_text "_nr" #NR4, Op::spmmt, IndexWidth::u16, ISA,                                \
+                 "scatter: a row's " #NR4 " gradient columns in registers added into the rows of the output it "    \
+                 "points to; threads split the batch columns; best() for any N",                                     \
+                 spmmt_simd<ISA, kU16>});                                                                            \
+    r.push_back({"sddmm_csr32_" isa_text "_dot", Op::sddmm, IndexWidth::i32, ISA,                                    \
+                 "one vector dot product along the batch per entry; best() for any N", sddmm_simd<ISA, kI32>});     \
+    r.push_back({"sddmm_csr16_" isa_text "_dot", Op::sddmm, IndexWidth::u16, ISA,                                    \
+                 "one vector dot product along the batch per entry; best() for any N", sddmm_simd<ISA, kU16>});
+
+    SPARSE_ISA_VARIANTS(Isa::avx2, "avx2", 32, 16, 8, 8)
+    SPARSE_ISA_VARIANTS(Isa::avx512, "avx512", 64, 32, 16, 16)
+#undef SPARSE_ISA_VARIANTS
+    return r;
+}
+
+}  // namespace
+
+const std::vector<Kernel>& registry() {
+    static const std::vector<Kernel> r = build_registry();
+    return r;
+}
+
+const Kernel* find(const char* name) {
+    for (const Kernel& k : registry())
+        if (std::strcmp(k.name, name) == 0) return &k;
+    return nullptr;
+}
+
+const Kernel& reference(Op op, IndexWidth index) {
+    for (const Kernel& k : registry())
+        if (k.op == op && k.index == index && k.isa == Isa::scalar) return k;
+    RAISE("no scalar reference for ", op_name(op));
+}
+
+const Kernel& best(Op op, IndexWidth index, int64_t N) {
+    (void)N;  // every SIMD variant handles any N; the widest register tile wins for N > 1
+    // SpMV takes the 8-lane AVX2 gather even where AVX-512 runs: 16-lane gathers measured 1.6-2x
+    // slower per row than two 8-lane ones here (bench --suite sparse, N = 1).
+    const Isa order_spmv[] = {Isa::avx2, Isa::avx512}, order[] = {Isa::avx512, Isa::avx2};
+    for (Isa isa : op == Op::spmv ? order_spmv : order) {
+        if (!isa_available(isa)) continue;
+        for (const Kernel& k : registry())  // the first listed variant of an ISA is its widest tile
+            if (k.op == op && k.index == index && k.isa == isa) return k;
+    }
+    return reference(op, index);
+}
+
+void run(Op op, const Operands& p) { best(op, p.w.index, p.N).run(p); }
+
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {
+    if (R == 0 || C == 0) return;
+    auto block = isa_available(Isa::avx2) ? table(Isa::avx2).transpose : nullptr;
+    auto body = [&](int64_t c0, int64_t c1) {
+        if (block) {
+            block(dst + c0 * ldd, ldd, src + c0, lds, R, c1 - c0);
+        } else {
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t r = 0; r < R; r++) dst[c * ldd + r] = src[r * lds + c];
+        }
+    };
+    // Chunks of whole 64-column strips, and only when the block is worth a wake-up.
+    int64_t strips = (C + 63) / 64;
+    if (R * C < kMinParallelWork || strips < 2) return body(0, C);
+    nn::parallel_for(strips, 1, [&](int64_t s0, int64_t s1) { body(s0 * 64, std::min(C, s1 * 64)); });
+}
+
+}  // namespace sparse::kernels

@@ -1,0 +1,95 @@
+// The sparse kernel registry: every product with a CSR matrix W [M, K] that sparse layers run, in
+// every variant we compile, each beside its scalar reference. Tests and `bench --suite sparse` walk
+// registry() — a new variant is tested and measured by being listed. Variants are named
+// <op>_<index>_<isa>_<shape>:
+//   op     spmv (batch 1), spmm (W times a dense matrix), spmmt (W^T times a dense matrix),
+//          sddmm (a dense product sampled at W's pattern)
+//   index  csr32 (int32 column indices) or csr16 (uint16)
+//   isa    scalar (the reference: the plain loop, single-threaded), avx2 (8 lanes) or avx512 (16 lanes)
+//   shape  nrX: X output columns (batch elements) per row held in registers; gather: SpMV through
+//          vector gathers of x
+// Dense operands are row-major with the batch dimension N contiguous: X [K, N] is the transpose of our
+// Linear's activations [B, IN]. SIMD lanes run along N, so a stored weight is broadcast once and
+// multiplied with whole vectors of X. spmm also takes our layout directly (Operands::batch_major) and
+// then transposes tiles of X and Y in cache; that is how SparseLinear calls it.
+// Raw pointers and sizes, no allocation, no autograd; backward kernels ADD into their outputs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sparse/csr.hpp"
+
+namespace sparse::kernels {
+
+enum class Op { spmv, spmm, spmmt, sddmm };
+enum class Isa { scalar, avx2, avx512 };
+enum class IndexWidth { i32, u16 };
+
+const char* op_name(Op op);
+const char* isa_name(Isa isa);
+// Whether this CPU runs the instruction set (checked once with cpuid).
+bool isa_available(Isa isa);
+
+// A non-owning view of a CSR matrix; col_idx points at int32 or uint16 indices according to `index`.
+struct CsrRef {
+    int64_t rows = 0, cols = 0;
+    const int32_t* row_ptr = nullptr;
+    const void* col_idx = nullptr;
+    IndexWidth index = IndexWidth::i32;
+    const float* values = nullptr;
+
+    int64_t nnz() const { return rows ? row_ptr[rows] : 0; }
+};
+CsrRef ref(const Csr& m);
+CsrRef ref(const Csr16& m);
+
+// The operands of one product with W = w [M, K]. Which fields an op reads:
+//   spmv:  y[M]     (=|+=) bias + W x[K]                       out = y, a = x
+//   spmm:  Y[M, N]  (=|+=) bias + W X[K, N]                    out = Y (ldo), a = X (lda)
+//          or, with batch_major, Y^T [N, M] from X^T [N, K]: our Linear's y = x W^T + b on
+//          activations [B, IN] -> [B, OUT]; the kernel transposes tiles of X and Y in cache
+//   spmmt: D[K, N]  +=     W^T G[M, N]                          out = D (ldo), a = G (lda)
+//   sddmm: dv[nnz]  +=     (G[M, N] X[K, N]^T) at W's pattern   out = dv, a = G (lda), b = X (ldb)
+// i.e. sddmm gives dv[j] += sum_n G[m, n] X[col[j], n] for each entry j of row m (the weight gradient
+// of a sparse layer). bias[M] may be null; with `accumulate` spmv/spmm add into out (bias included),
+// otherwise they overwrite it. spmmt and sddmm always accumulate.
+struct Operands {
+    CsrRef w;
+    int64_t N = 1;
+    const float* a = nullptr;
+    int64_t lda = 0;
+    const float* b = nullptr;
+    int64_t ldb = 0;
+    float* out = nullptr;
+    int64_t ldo = 0;
+    const float* bias = nullptr;
+    bool accumulate = false;
+    bool batch_major = false;  // spmm only: X [N, K] (row n at a + n * lda), Y [N, M] (row n at out + n * ldo)
+};
+
+struct Kernel {
+    const char* name;
+    Op op;
+    IndexWidth index;
+    Isa isa;
+    const char* about;  // what the variant does and when best() picks it
+    void (*run)(const Operands&);
+};
+
+// Every variant compiled into this binary (including ones this CPU cannot run: check isa_available).
+const std::vector<Kernel>& registry();
+const Kernel* find(const char* name);  // null when unknown
+// The scalar reference of an op and index width (the oracle the tests compare against).
+const Kernel& reference(Op op, IndexWidth index);
+// The variant sparse layers run on this CPU for a batch of N (see the `about` of each variant).
+const Kernel& best(Op op, IndexWidth index, int64_t N);
+
+// Runs the best variant (validates nothing: callers pass consistent operands).
+void run(Op op, const Operands& p);
+
+// dst[c, r] = src[r, c] for an [R, C] block; leading dimensions lds >= C, ldd >= R. Blocked and
+// SIMD, threaded over columns for large blocks; used to move activations between [B, F] and [F, B].
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C);
+
+}  // namespace sparse::kernels

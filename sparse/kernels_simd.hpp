@@ -1,0 +1,354 @@
+// Internal to sparse/: the SIMD kernel templates, instantiated once per instruction set by
+// kernels_avx2.cpp and kernels_avx512.cpp (each defines Arch, HalfArch and load_indices before
+// including this file). Lanes run along the batch dimension N; a stored weight is broadcast and
+// multiplied with whole vectors of the dense operand. Everything has internal linkage except the
+// table the including file exports, so the two instruction sets never meet in one function.
+// Scalar tails here are the same loops as the references in kernels.cpp.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <xsimd/xsimd.hpp>
+
+#include "sparse/kernels_isa.hpp"
+
+namespace sparse::kernels::isa {
+namespace {
+
+using V = xsimd::batch<float, Arch>;
+using VI = xsimd::batch<int32_t, Arch>;
+using H = xsimd::batch<float, HalfArch>;  // half-width vectors for the last columns
+constexpr int64_t L = int64_t(V::size);
+constexpr int64_t LH = int64_t(H::size);
+
+template <class Index>
+const Index* col_ptr(const CsrRef& w) {
+    return static_cast<const Index*>(w.col_idx);
+}
+
+// ---- 8x8 transposes (AVX registers; used by both instruction sets) -------------------------------
+// The eight rows of an 8x8 block transposed in registers: out[i] = column i of the block.
+inline void transpose8x8_regs(__m256 (&r)[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// dst[c * ldd + r] (=|+=) src[r * lds + c] for an 8x8 block.
+inline void transpose8x8(float* dst, int64_t ldd, const float* src, int64_t lds, bool add = false) {
+    __m256 r[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    transpose8x8_regs(r);
+    for (int i = 0; i < 8; i++)
+        _mm256_storeu_ps(dst + i * ldd, add ? _mm256_add_ps(_mm256_loadu_ps(dst + i * ldd), r[i]) : r[i]);
+}
+
+// dst[c * ldd + r] (=|+=) src[r * lds + c] for r < R, c < C: 8x8 blocks, scalar edges.
+inline void transpose_add(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C, bool add) {
+    int64_t r = 0;
+    for (; r + 8 <= R; r += 8) {
+        int64_t c = 0;
+        for (; c + 8 <= C; c += 8) transpose8x8(dst + c * ldd + r, ldd, src + r * lds + c, lds, add);
+        for (; c < C; c++)
+            for (int64_t i = 0; i < 8; i++) {
+                float& d = dst[c * ldd + r + i];
+                d = (add ? d : 0.0f) + src[(r + i) * lds + c];
+            }
+    }
+    for (; r < R; r++)
+        for (int64_t c = 0; c < C; c++) {
+            float& d = dst[c * ldd + r];
+            d = (add ? d : 0.0f) + src[r * lds + c];
+        }
+}
+
+// ---- spmm: Y (=|+=) bias + W X ----------------------------------------------------------------------
+// The multiply-adds of one row of W over `R` vectors of batch columns. X points at the tile's first
+// column in a [K, *] layout with row stride ldx; the accumulators (2R registers: entries are taken two
+// at a time into an even and an odd set, which halves the dependency chain of the multiply-adds) start
+// from `init` and their sum is returned in acc.
+template <class B, int R, class Index>
+inline void spmm_row(B (&acc)[R], B init, const int32_t j0, const int32_t e, const Index* ci, const float* val,
+                     const float* X, int64_t ldx) {
+    constexpr int64_t W = int64_t(B::size);
+    B acc1[R];
+    for (int r = 0; r < R; r++) {
+        acc[r] = init;
+        acc1[r] = B(0.0f);
+    }
+    int32_t j = j0;
+    for (; j + 2 <= e; j += 2) {
+        B v0(val[j]), v1(val[j + 1]);
+        const float* x0 = X + int64_t(ci[j]) * ldx;
+        const float* x1 = X + int64_t(ci[j + 1]) * ldx;
+        for (int r = 0; r < R; r++) acc[r] = xsimd::fma(v0, B::load_unaligned(x0 + r * W), acc[r]);
+        for (int r = 0; r < R; r++) acc1[r] = xsimd::fma(v1, B::load_unaligned(x1 + r * W), acc1[r]);
+    }
+    if (j < e) {
+        B v0(val[j]);
+        const float* x0 = X + int64_t(ci[j]) * ldx;
+        for (int r = 0; r < R; r++) acc[r] = xsimd::fma(v0, B::load_unaligned(x0 + r * W), acc[r]);
+    }
+    for (int r = 0; r < R; r++) acc[r] = acc[r] + acc1[r];
+}
+
+// Feature-major (X [K, N], Y [M, N]): one tile of rows [m0, m1) and batch columns
+// [n0, n0 + R * lanes of B); X points at the tile's first column (possibly a packed copy).
+template <class B, int R, class Index>
+void spmm_tile(const Operands& p, int64_t m0, int64_t m1, int64_t n0, const float* X, int64_t ldx) {
+    constexpr int64_t W = int64_t(B::size);
+    const Index* ci = col_ptr<Index>(p.w);
+    for (int64_t m = m0; m < m1; m++) {
+        float* y = p.out + m * p.ldo + n0;
+        B acc[R];
+        spmm_row<B, R, Index>(acc, p.bias ? B(p.bias[m]) : B(0.0f), p.w.row_ptr[m], p.w.row_ptr[m + 1], ci,
+                              p.w.values, X, ldx);
+        for (int r = 0; r < R; r++) (p.accumulate ? acc[r] + B::load_unaligned(y + r * W) : acc[r]).store_unaligned(y + r * W);
+    }
+}
+
+// Columns [n0, n1) one at a time (fewer than half a vector remain; feature-major only).
+template <class Index>
+void spmm_scalar_columns(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    const Index* ci = col_ptr<Index>(p.w);
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t n = n0; n < n1; n++) {
+            float s = 0.0f;
+            for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++)
+                s += p.w.values[j] * p.a[int64_t(ci[j]) * p.lda + n];
+            float& y = p.out[m * p.ldo + n];
+            y = (p.accumulate ? y : 0.0f) + (p.bias ? p.bias[m] : 0.0f) + s;
+        }
+}
+
+// Whether the widest feature-major tiles read X from a packed copy: when X's rows are longer than one
+// tile, a tile's column panel is strided (a 1 KiB stride at N = 256 maps every row to the same few L1
+// sets), so each panel is first copied into contiguous, aligned scratch [K, 4 * lanes]. The copy costs
+// K vectors per tile and pays only when each row of the panel is used often: at least kPackReuse
+// entries per column on average (measured: +17 % at 1024x1024, 90 %, N = 256; without the condition
+// a 64x288 conv-shaped layer at 98 % ran 3x slower, the copy costing more than the product).
+constexpr int64_t kPackReuse = 32;
+inline bool packs_feature_major(const Operands& p) {
+    return p.lda > 4 * L && p.N >= 8 * L && p.w.nnz() >= kPackReuse * p.w.cols;
+}
+
+// Feature-major, rows [m0, m1), batch columns [n0, n1): tiles of MaxR registers first, then narrower
+// ones, then half-width vectors, then scalar columns. Tiles are the outer loop so that one column
+// panel of X stays in cache while every row of the range uses it.
+template <class Index, int MaxR>
+void spmm_feature_major(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
+    int64_t n = n0;
+    if constexpr (MaxR >= 4) {
+        if (work && packs_feature_major(p))
+            for (; n + 4 * L <= n1; n += 4 * L) {
+                for (int64_t k = 0; k < p.w.cols; k++)
+                    for (int r = 0; r < 4; r++)
+                        V::load_unaligned(p.a + k * p.lda + n + r * L).store_aligned(work + k * 4 * L + r * L);
+                spmm_tile<V, 4, Index>(p, m0, m1, n, work, 4 * L);
+            }
+        for (; n + 4 * L <= n1; n += 4 * L) spmm_tile<V, 4, Index>(p, m0, m1, n, p.a + n, p.lda);
+    }
+    if constexpr (MaxR >= 2)
+        for (; n + 2 * L <= n1; n += 2 * L) spmm_tile<V, 2, Index>(p, m0, m1, n, p.a + n, p.lda);
+    for (; n + L <= n1; n += L) spmm_tile<V, 1, Index>(p, m0, m1, n, p.a + n, p.lda);
+    if (n + LH <= n1) {
+        spmm_tile<H, 1, Index>(p, m0, m1, n, p.a + n, p.lda);
+        n += LH;
+    }
+    if (n < n1) spmm_scalar_columns<Index>(p, m0, m1, n, n1);
+}
+
+// Batch-major (X [N, K], Y [N, M]: our Linear's layout), one tile of `width` <= R * lanes batch
+// columns from n0: the tile of X is transposed into a zero-padded panel [K, R * lanes] (contiguous,
+// aligned vectors for the multiply-adds), and the results of every 8 rows are transposed back into Y
+// from an [8, R * lanes] block. Both transposes touch only cache-resident data.
+template <int R, class Index>
+void spmm_batch_major_tile(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t width, float* panel,
+                           float* block) {
+    constexpr int64_t PW = R * L;
+    const int64_t K = p.w.cols;
+    const Index* ci = col_ptr<Index>(p.w);
+    transpose_add(panel, PW, p.a + n0 * p.lda, p.lda, width, K, false);
+    if (width < PW)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t i = width; i < PW; i++) panel[k * PW + i] = 0.0f;
+    for (int64_t mb = m0; mb < m1; mb += 8) {
+        int64_t rows = m1 - mb < 8 ? m1 - mb : 8;
+        for (int64_t i = 0; i < rows; i++) {
+            int64_t m = mb + i;
+            V acc[R];
+            spmm_row<V, R, Index>(acc, p.bias ? V(p.bias[m]) : V(0.0f), p.w.row_ptr[m], p.w.row_ptr[m + 1], ci,
+                                  p.w.values, panel, PW);
+            for (int r = 0; r < R; r++) acc[r].store_aligned(block + i * PW + r * L);
+        }
+        transpose_add(p.out + n0 * p.ldo + mb, p.ldo, block, PW, rows, width, p.accumulate);
+    }
+}
+
+template <class Index, int MaxR>
+void spmm_batch_major(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
+    constexpr int64_t TW = MaxR * L;
+    float* panel = work;
+    float* block = work + p.w.cols * TW;
+    for (int64_t n = n0; n < n1; n += TW) {
+        int64_t width = n1 - n < TW ? n1 - n : TW;
+        switch ((width + L - 1) / L) {
+            case 1: spmm_batch_major_tile<1, Index>(p, m0, m1, n, width, panel, block); break;
+            case 2:
+                if constexpr (MaxR >= 2) spmm_batch_major_tile<2, Index>(p, m0, m1, n, width, panel, block);
+                break;
+            case 3:
+                if constexpr (MaxR >= 3) spmm_batch_major_tile<3, Index>(p, m0, m1, n, width, panel, block);
+                break;
+            default:
+                if constexpr (MaxR >= 4) spmm_batch_major_tile<4, Index>(p, m0, m1, n, width, panel, block);
+                break;
+        }
+    }
+}
+
+// Scratch floats one thread of spmm needs (64-byte aligned): the packed panel and, batch-major, the
+// transposition block.
+template <int MaxR>
+int64_t spmm_scratch(const Operands& p) {
+    if (p.batch_major) return (p.w.cols + 8) * MaxR * L;
+    return MaxR >= 4 && packs_feature_major(p) ? p.w.cols * 4 * L : 0;
+}
+
+template <class Index, int MaxR>
+void spmm_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
+    if (p.batch_major) spmm_batch_major<Index, MaxR>(p, m0, m1, n0, n1, work);
+    else spmm_feature_major<Index, MaxR>(p, m0, m1, n0, n1, work);
+}
+
+// ---- spmv: y[M] (=|+=) bias + W x[K] -------------------------------------------------------------
+// Lanes run along a row's entries: values are loaded as vectors and x is gathered at their columns;
+// two accumulators per row, the last entries scalar.
+template <class Index>
+void spmv_rows(const Operands& p, int64_t m0, int64_t m1, float*) {
+    const int32_t* rp = p.w.row_ptr;
+    const Index* ci = col_ptr<Index>(p.w);
+    const float* val = p.w.values;
+    const float* x = p.a;
+    for (int64_t m = m0; m < m1; m++) {
+        int32_t j = rp[m];
+        const int32_t e = rp[m + 1];
+        float s = 0.0f;
+        if (e - j >= L) {
+            V acc0(0.0f), acc1(0.0f);
+            for (; j + 2 * L <= e; j += 2 * L) {
+                acc0 = xsimd::fma(V::load_unaligned(val + j), V::gather(x, load_indices(ci + j)), acc0);
+                acc1 = xsimd::fma(V::load_unaligned(val + j + L), V::gather(x, load_indices(ci + j + L)), acc1);
+            }
+            for (; j + L <= e; j += L)
+                acc0 = xsimd::fma(V::load_unaligned(val + j), V::gather(x, load_indices(ci + j)), acc0);
+            s = xsimd::hadd(acc0 + acc1);
+        }
+        for (; j < e; j++) s += val[j] * x[ci[j]];
+        float& y = p.out[m];
+        y = (p.accumulate ? y : 0.0f) + (p.bias ? p.bias[m] : 0.0f) + s;
+    }
+}
+
+// ---- spmmt: D[K, N] += W^T G[M, N] ---------------------------------------------------------------
+// Scatter: row m's gradient tile stays in registers and is added into the rows of D its entries
+// point to. Different rows of W hit the same row of D, so threads split the batch columns, never
+// the rows.
+template <class B, int R, class Index>
+void spmmt_tile(const Operands& p, int64_t n0) {
+    constexpr int64_t W = int64_t(B::size);
+    const int32_t* rp = p.w.row_ptr;
+    const Index* ci = col_ptr<Index>(p.w);
+    const float* val = p.w.values;
+    for (int64_t m = 0; m < p.w.rows; m++) {
+        if (rp[m] == rp[m + 1]) continue;
+        B g[R];
+        for (int r = 0; r < R; r++) g[r] = B::load_unaligned(p.a + m * p.lda + n0 + r * W);
+        for (int32_t j = rp[m]; j < rp[m + 1]; j++) {
+            B v(val[j]);
+            float* d = p.out + int64_t(ci[j]) * p.ldo + n0;
+            for (int r = 0; r < R; r++) xsimd::fma(v, g[r], B::load_unaligned(d + r * W)).store_unaligned(d + r * W);
+        }
+    }
+}
+
+template <class Index>
+void spmmt_cols(const Operands& p, int64_t n0, int64_t n1, float*) {
+    int64_t n = n0;
+    for (; n + 4 * L <= n1; n += 4 * L) spmmt_tile<V, 4, Index>(p, n);
+    for (; n + L <= n1; n += L) spmmt_tile<V, 1, Index>(p, n);
+    if (n + LH <= n1) {
+        spmmt_tile<H, 1, Index>(p, n);
+        n += LH;
+    }
+    if (n == n1) return;
+    const Index* ci = col_ptr<Index>(p.w);
+    for (int64_t m = 0; m < p.w.rows; m++)
+        for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++)
+            for (int64_t c = n; c < n1; c++)
+                p.out[int64_t(ci[j]) * p.ldo + c] += p.w.values[j] * p.a[m * p.lda + c];
+}
+
+// ---- sddmm: dv[j] += sum_n G[m, n] X[col[j], n] --------------------------------------------------
+// One dot product along the batch per entry: two vector accumulators, reduced once per entry.
+template <class Index>
+void sddmm_rows(const Operands& p, int64_t m0, int64_t m1, float*) {
+    const Index* ci = col_ptr<Index>(p.w);
+    const int64_t N = p.N;
+    for (int64_t m = m0; m < m1; m++) {
+        const float* g = p.a + m * p.lda;
+        for (int32_t j = p.w.row_ptr[m]; j < p.w.row_ptr[m + 1]; j++) {
+            const float* x = p.b + int64_t(ci[j]) * p.ldb;
+            V acc0(0.0f), acc1(0.0f);
+            int64_t n = 0;
+            for (; n + 2 * L <= N; n += 2 * L) {
+                acc0 = xsimd::fma(V::load_unaligned(g + n), V::load_unaligned(x + n), acc0);
+                acc1 = xsimd::fma(V::load_unaligned(g + n + L), V::load_unaligned(x + n + L), acc1);
+            }
+            if (n + L <= N) {
+                acc0 = xsimd::fma(V::load_unaligned(g + n), V::load_unaligned(x + n), acc0);
+                n += L;
+            }
+            float s = xsimd::hadd(acc0 + acc1);
+            for (; n < N; n++) s += g[n] * x[n];
+            p.out[j] += s;
+        }
+    }
+}
+
+// ---- transpose: dst[c, r] = src[r, c] ------------------------------------------------------------
+// In 64-column strips of the source, so that the strip being read stays in L1 while its transposed
+// rows are written.
+void transpose_block(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {
+    constexpr int64_t kStrip = 64;
+    for (int64_t cs = 0; cs < C; cs += kStrip)
+        transpose_add(dst + cs * ldd, ldd, src + cs, lds, R, C - cs < kStrip ? C - cs : kStrip, false);
+}
+
+const Table kTable = {
+    L,
+    {spmv_rows<int32_t>, spmv_rows<uint16_t>},
+    {{spmm_range<int32_t, 4>, spmm_range<int32_t, 2>, spmm_range<int32_t, 1>},
+     {spmm_range<uint16_t, 4>, spmm_range<uint16_t, 2>, spmm_range<uint16_t, 1>}},
+    {spmm_scratch<4>, spmm_scratch<2>, spmm_scratch<1>},
+    {spmmt_cols<int32_t>, spmmt_cols<uint16_t>},
+    {sddmm_rows<int32_t>, sddmm_rows<uint16_t>},
+    transpose_block,
+};
+
+}  // namespace
+}  // namespace sparse::kernels::isa

@@ -1,0 +1,199 @@
+#include "sparse/modules.hpp"
+
+#include <cstdio>
+
+#include "nn/autograd.hpp"
+#include "nn/check.hpp"
+
+namespace sparse {
+
+namespace {
+
+bool use_compact(IndexChoice index, int64_t cols) {
+    switch (index) {
+        case IndexChoice::automatic: return cols <= kCsr16MaxCols;
+        case IndexChoice::u16:
+            ENSURE(cols <= kCsr16MaxCols, "16-bit column indices requested for ", cols, " columns (at most ",
+                   kCsr16MaxCols, ")");
+            return true;
+        case IndexChoice::i32: return false;
+    }
+    return false;
+}
+
+}  // namespace
+
+SparseLinear::SparseLinear(const Csr& weight, const nn::Tensor& b, IndexChoice index)
+    : nn::Module("SparseLinear"), in_features(weight.cols), out_features(weight.rows) {
+    weight.validate("SparseLinear weight");
+    ENSURE(!b.defined() || (b.ndim() == 1 && b.size(0) == weight.rows), "SparseLinear: bias ", b.shape(),
+           " does not match ", weight.rows, " outputs");
+    pattern = CsrPattern::of(weight, use_compact(index, weight.cols));
+    values = register_parameter("weight_values", weight.values.clone());
+    if (b.defined()) bias = register_parameter("bias", b.detach().clone());
+}
+
+std::shared_ptr<SparseLinear> SparseLinear::from_dense(const nn::Tensor& weight, const nn::Tensor& b,
+                                                       const nn::Tensor& mask, IndexChoice index) {
+    ENSURE(weight.ndim() == 2, "SparseLinear: weight must be [out, in], got ", weight.shape());
+    return std::make_shared<SparseLinear>(sparse::from_dense(weight.detach(), mask), b, index);
+}
+
+namespace {
+
+// The executor compile() installs into an nn::Linear: the CSR product on a snapshot of the weight,
+// or the owner's dense product whenever autograd would record the call.
+class CompiledLinear : public nn::Module {
+public:
+    CompiledLinear(const nn::Linear& owner, const Csr& w, IndexChoice index)
+        : nn::Module("CompiledLinear"), weight_(owner.weight), bias_(owner.bias) {
+        pattern_ = CsrPattern::of(w, use_compact(index, w.cols));
+        values_ = w.values.detach().clone();
+    }
+    nn::Tensor forward(const nn::Tensor& x) override {
+        if (nn::any_requires_grad({&x, &weight_, &bias_})) return nn::linear(x, weight_, bias_);
+        return linear(x, pattern_, values_, bias_);
+    }
+
+private:
+    nn::Tensor weight_, bias_;  // the owner's parameters (shared handles), for the dense fallback
+    std::shared_ptr<const CsrPattern> pattern_;
+    nn::Tensor values_;
+};
+
+double density_of(const nn::Tensor& t, int64_t* nnz) {
+    nn::Tensor c = t.contiguous();
+    int64_t n = 0;
+    for (int64_t i = 0; i < c.numel(); i++) n += c.data()[i] != 0.0f;
+    *nnz = n;
+    return c.numel() ? double(n) / double(c.numel()) : 0.0;
+}
+
+// One converter per layer type compile() knows. A converter returns false for modules of other types;
+// otherwise it fills `d` (shape, density, decision, reason) and installs the executor when the layer
+// goes sparse. SparseConv2d will add convert_conv2d here.
+using Converter = bool (*)(nn::Module& m, const CompileOptions& o, LayerDecision& d);
+
+bool convert_linear(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
+    auto* linp = dynamic_cast<nn::Linear*>(&m);
+    if (!linp) return false;
+    nn::Linear& lin = *linp;
+    d.type = "Linear";
+    lin.executor = nullptr;
+    auto it = o.masks.find(d.name.empty() ? "weight" : d.name + ".weight");
+    nn::Tensor mask = it == o.masks.end() ? nn::Tensor() : it->second;
+    ENSURE(!mask.defined() || mask.shape() == lin.weight.shape(), "sparse::compile: mask for ", d.name,
+           ".weight has shape ", mask.shape(), " but the weight is ", lin.weight.shape());
+    d.shape = lin.weight.shape();
+    d.density = density_of(mask.defined() ? mask : lin.weight.detach(), &d.nnz);
+    if (d.density > o.max_density) {
+        d.reason = nn::str_cat("density ", d.density, " > ", o.max_density, ": dense is faster");
+        return true;
+    }
+    nn::NoGradGuard ng;
+    lin.executor = std::make_shared<CompiledLinear>(lin, from_dense(lin.weight.detach(), mask), o.index);
+    d.sparse = true;
+    d.reason = nn::str_cat("density ", d.density, " <= ", o.max_density);
+    return true;
+}
+
+const Converter kConverters[] = {convert_linear};
+
+}  // namespace
+
+std::vector<LayerDecision> compile(nn::Module& model, const CompileOptions& options) {
+    std::vector<LayerDecision> out;
+    for (auto& [name, m] : model.named_modules())
+        for (Converter convert : kConverters) {
+            LayerDecision d;
+            d.name = name;
+            if (convert(*m, options, d)) {
+                out.push_back(d);
+                break;
+            }
+        }
+    return out;
+}
+
+void uncompile(nn::Module& model) {
+    for (auto& [name, m] : model.named_modules())
+        if (auto* lin = dynamic_cast<nn::Linear*>(m)) lin->executor = nullptr;
+}
+
+// ---- memory ------------------------------------------------------------------------------------------
+
+TensorMemory tensor_memory(const std::string& name, const nn::Shape& shape, int64_t nnz) {
+    TensorMemory t;
+    t.name = name;
+    t.shape = shape;
+    t.numel = shape.numel();
+    t.nnz = nnz;
+    t.dense_bytes = t.numel * int64_t(sizeof(float));
+    t.candidate = shape.size() >= 2;
+    if (!t.candidate) {
+        t.csr_bytes = t.csr16_bytes = t.dense_bytes;
+        return t;
+    }
+    int64_t rows = shape[0], cols = rows ? t.numel / rows : 0;
+    t.csr_bytes = csr_bytes(rows, nnz);
+    t.csr16_bytes = cols <= kCsr16MaxCols ? csr16_bytes(rows, nnz) : -1;
+    return t;
+}
+
+std::vector<TensorMemory> memory_report(const std::vector<nn::NamedTensor>& tensors,
+                                        const std::map<std::string, nn::Tensor>& masks) {
+    std::vector<TensorMemory> out;
+    for (auto& [name, t] : tensors) {
+        auto it = masks.find(name);
+        ENSURE(it == masks.end() || it->second.shape() == t.shape(), "memory_report: mask of ", name, " has shape ",
+               it->second.shape(), " but the tensor is ", t.shape());
+        int64_t nnz = 0;
+        density_of(it == masks.end() ? t.detach() : it->second, &nnz);
+        out.push_back(tensor_memory(name, t.shape(), nnz));
+    }
+    return out;
+}
+
+MemoryTotals memory_totals(const std::vector<TensorMemory>& report) {
+    MemoryTotals m;
+    for (auto& t : report) {
+        int64_t c16 = t.csr16_bytes >= 0 ? t.csr16_bytes : t.csr_bytes;
+        m.dense += t.dense_bytes;
+        m.csr += t.csr_bytes;
+        m.csr16 += c16;
+        m.best += std::min(t.dense_bytes, c16);
+    }
+    return m;
+}
+
+std::string format_memory_report(const std::vector<TensorMemory>& report) {
+    std::string s;
+    char line[320];
+    std::snprintf(line, sizeof line, "%-32s %-18s %10s %8s %12s %12s %12s %7s %7s\n", "tensor", "shape", "nnz", "density",
+                  "dense B", "CSR B", "CSR16 B", "CSR", "CSR16");
+    s += line;
+    auto ratio_text = [](int64_t b, int64_t dense) {
+        char buf[32] = "-";
+        if (b >= 0 && dense > 0) std::snprintf(buf, sizeof buf, "%.3fx", double(b) / double(dense));
+        return std::string(buf);
+    };
+    for (auto& t : report) {
+        std::string c16 = t.csr16_bytes >= 0 ? std::to_string(t.csr16_bytes) : "-";
+        std::snprintf(line, sizeof line, "%-32s %-18s %10lld %8.4f %12lld %12lld %12s %7s %7s\n", t.name.c_str(),
+                      nn::to_string(t.shape).c_str(), (long long)t.nnz, t.density(), (long long)t.dense_bytes,
+                      (long long)t.csr_bytes, c16.c_str(), ratio_text(t.csr_bytes, t.dense_bytes).c_str(),
+                      ratio_text(t.csr16_bytes, t.dense_bytes).c_str());
+        s += line;
+    }
+    MemoryTotals m = memory_totals(report);
+    auto ratio = [&](int64_t b) { return m.dense ? double(b) / double(m.dense) : 1.0; };
+    std::snprintf(line, sizeof line,
+                  "total: dense %lld B; all weights CSR %lld B (%.3fx); CSR16 %lld B (%.3fx); smallest per tensor "
+                  "%lld B (%.3fx)\n",
+                  (long long)m.dense, (long long)m.csr, ratio(m.csr), (long long)m.csr16, ratio(m.csr16),
+                  (long long)m.best, ratio(m.best));
+    s += line;
+    return s;
+}
+
+}  // namespace sparse

@@ -1,0 +1,103 @@
+// Sparse layers and the pass that puts them into a model:
+//  - SparseLinear: a Linear whose weight is a CSR pattern plus a trainable values tensor; use it to
+//    build or train sparse models directly.
+//  - compile(model): gives each nn::Linear whose density is at or below the measured crossover a CSR
+//    executor (nn::Linear::executor) for inference; the dense parameters stay the model's state.
+//  - memory accounting: dense, CSR and CSR16 bytes per tensor and per model.
+// Not here yet: SparseConv2d (it needs the Conv2d layer; compile() has a converter table ready for it).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layers.hpp"
+#include "nn/module.hpp"
+#include "sparse/csr.hpp"
+#include "sparse/ops.hpp"
+
+namespace sparse {
+
+enum class IndexChoice { automatic, i32, u16 };  // automatic: 16-bit when the column count allows
+
+class SparseLinear : public nn::Module {
+public:
+    // weight [out, in] as CSR; bias [out] or undefined (copied, like the values).
+    SparseLinear(const Csr& weight, const nn::Tensor& bias, IndexChoice index = IndexChoice::automatic);
+    // From a dense weight and its mask (undefined: the weight's non-zeros are the pattern).
+    static std::shared_ptr<SparseLinear> from_dense(const nn::Tensor& weight, const nn::Tensor& bias,
+                                                    const nn::Tensor& mask = nn::Tensor(),
+                                                    IndexChoice index = IndexChoice::automatic);
+    nn::Tensor forward(const nn::Tensor& x) override { return linear(x, pattern, values, bias); }
+
+    Csr weight_csr() const { return pattern->to_csr(values); }  // shares the values
+    nn::Tensor dense_weight() const { return to_dense(weight_csr()); }
+
+    int64_t in_features, out_features;
+    std::shared_ptr<const CsrPattern> pattern;
+    nn::Tensor values;  // parameter "weight_values" [nnz]
+    nn::Tensor bias;    // parameter "bias" [out], or undefined
+};
+
+// Density at or below which compile() runs a Linear sparsely: the crossover of `bench --suite
+// sparse`, where the best CSR kernel overtakes OpenBLAS at batch >= 64 (see README, Performance).
+constexpr double kCrossoverDensity = 0.4;
+
+struct CompileOptions {
+    double max_density = kCrossoverDensity;
+    // Masks by parameter name ("fc1.weight"); a layer without one uses its weight's non-zeros.
+    std::map<std::string, nn::Tensor> masks;
+    IndexChoice index = IndexChoice::automatic;
+};
+
+struct LayerDecision {
+    std::string name;  // module path, e.g. "fc1"
+    std::string type;  // "Linear"
+    nn::Shape shape;   // weight shape
+    int64_t nnz = 0;
+    double density = 1.0;
+    bool sparse = false;
+    std::string reason;
+};
+
+// Installs CSR executors into the model's layers (replacing earlier ones) and reports each decision.
+// The executor holds a snapshot of the weights: compile again after changing them. It runs only
+// where autograd records nothing (NoGradGuard, or parameters without requires_grad); otherwise the
+// layer falls back to its dense product, so training a compiled model stays correct.
+std::vector<LayerDecision> compile(nn::Module& model, const CompileOptions& options = {});
+// Removes every executor compile() installed.
+void uncompile(nn::Module& model);
+
+// ---- memory accounting ----------------------------------------------------------------------------
+// One tensor: a weight of rank >= 2 is a CSR candidate as [shape[0], rest]; rank 0/1 tensors (biases,
+// norms) are dense in every format.
+struct TensorMemory {
+    std::string name;
+    nn::Shape shape;
+    int64_t numel = 0, nnz = 0;
+    bool candidate = false;  // rank >= 2
+    int64_t dense_bytes = 0, csr_bytes = 0, csr16_bytes = 0;  // csr16_bytes: -1 when columns > 65535
+    double density() const { return numel ? double(nnz) / double(numel) : 0.0; }
+};
+
+// nnz = the mask's ones when `masks` has the tensor's name, else its non-zeros.
+std::vector<TensorMemory> memory_report(const std::vector<nn::NamedTensor>& tensors,
+                                        const std::map<std::string, nn::Tensor>& masks = {});
+inline std::vector<TensorMemory> memory_report(const nn::Module& model,
+                                               const std::map<std::string, nn::Tensor>& masks = {}) {
+    return memory_report(model.state_dict(), masks);
+}
+TensorMemory tensor_memory(const std::string& name, const nn::Shape& shape, int64_t nnz);
+
+struct MemoryTotals {
+    int64_t dense = 0;  // everything dense float32
+    int64_t csr = 0;    // every candidate as CSR (int32 indices), the rest dense
+    int64_t csr16 = 0;  // every candidate as CSR16 where it fits, else CSR
+    int64_t best = 0;   // per tensor the smallest of dense, CSR and CSR16 (what `sparsify` writes)
+};
+MemoryTotals memory_totals(const std::vector<TensorMemory>& report);
+// A printable table: name, shape, nnz, density, dense/CSR/CSR16 bytes, ratios, and the totals.
+std::string format_memory_report(const std::vector<TensorMemory>& report);
+
+}  // namespace sparse

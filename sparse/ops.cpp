@@ -1,0 +1,139 @@
+#include "sparse/ops.hpp"
+
+#include "nn/autograd.hpp"
+#include "nn/check.hpp"
+
+namespace sparse {
+
+int64_t CsrPattern::bytes() const {
+    return int64_t(row_ptr.size()) * 4 + (compact ? int64_t(col16.size()) * 2 : int64_t(col32.size()) * 4);
+}
+
+kernels::CsrRef CsrPattern::ref(const float* values) const {
+    kernels::CsrRef r;
+    r.rows = rows;
+    r.cols = cols;
+    r.row_ptr = row_ptr.data();
+    r.col_idx = compact ? static_cast<const void*>(col16.data()) : static_cast<const void*>(col32.data());
+    r.index = compact ? kernels::IndexWidth::u16 : kernels::IndexWidth::i32;
+    r.values = values;
+    return r;
+}
+
+std::shared_ptr<const CsrPattern> CsrPattern::of(const Csr& m, bool compact) {
+    ENSURE(!compact || m.cols <= kCsr16MaxCols, "CsrPattern: ", m.cols, " columns do not fit 16-bit indices");
+    auto p = std::make_shared<CsrPattern>();
+    p->rows = m.rows;
+    p->cols = m.cols;
+    p->row_ptr = m.row_ptr;
+    p->compact = compact;
+    if (compact) p->col16.assign(m.col_idx.begin(), m.col_idx.end());
+    else p->col32 = m.col_idx;
+    return p;
+}
+
+Csr CsrPattern::to_csr(const nn::Tensor& values) const {
+    Csr m;
+    m.rows = rows;
+    m.cols = cols;
+    m.row_ptr = row_ptr;
+    if (compact) m.col_idx.assign(col16.begin(), col16.end());
+    else m.col_idx = col32;
+    m.values = values;
+    return m;
+}
+
+namespace {
+
+// Activations move between [B, F] (ours) and [F, ldb] with the batch padded to whole vectors; the
+// padding columns are zero so every kernel runs on full vectors and padding never leaks into sums.
+int64_t padded_batch(int64_t B) { return (B + 15) / 16 * 16; }
+
+// dst [F, ldb] = src [B, F]^T, padding columns zeroed.
+void to_feature_major(float* dst, int64_t ldb, const float* src, int64_t B, int64_t F) {
+    kernels::transpose(dst, ldb, src, F, B, F);
+    if (ldb > B)
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t b = B; b < ldb; b++) dst[f * ldb + b] = 0.0f;
+}
+
+}  // namespace
+
+nn::Tensor linear(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern>& pattern, const nn::Tensor& values,
+                  const nn::Tensor& bias) {
+    ENSURE(pattern != nullptr, "sparse::linear: no pattern");
+    const int64_t OUT = pattern->rows, IN = pattern->cols;
+    ENSURE(values.defined() && values.ndim() == 1 && values.numel() == pattern->nnz(), "sparse::linear: values ",
+           values.defined() ? nn::to_string(values.shape()) : std::string("undefined"), " do not match the pattern's ",
+           pattern->nnz(), " entries");
+    ENSURE(x_in.ndim() >= 1 && x_in.size(-1) == IN, "sparse::linear: input ", x_in.shape(), " does not end in ", IN,
+           " features (weight [", OUT, ", ", IN, "])");
+    ENSURE(!bias.defined() || (bias.ndim() == 1 && bias.size(0) == OUT), "sparse::linear: bias ", bias.shape(),
+           " does not match ", OUT, " outputs");
+    nn::Tensor x = x_in.contiguous(), v = values.contiguous();
+    nn::Tensor b = bias.defined() ? bias.contiguous() : nn::Tensor();
+    const int64_t B = x.numel() / IN;
+    nn::Shape out_shape = x.shape();
+    out_shape[out_shape.size() - 1] = OUT;
+    nn::Tensor y = nn::Tensor::empty(out_shape);
+    kernels::Operands p;
+    p.w = pattern->ref(v.data());
+    p.bias = b.defined() ? b.data() : nullptr;
+    if (B == 1) {
+        p.N = 1, p.a = x.data(), p.out = y.data();
+        kernels::run(kernels::Op::spmv, p);
+    } else if (B > 1) {  // our layout as it is: the kernel transposes tiles in cache
+        p.N = B, p.a = x.data(), p.lda = IN, p.out = y.data(), p.ldo = OUT, p.batch_major = true;
+        kernels::run(kernels::Op::spmm, p);
+    }
+    const int64_t ldb = B == 1 ? 1 : padded_batch(B);
+    if (nn::any_requires_grad({&x, &v, &b})) {
+        nn::attach_grad_fn(y, "sparse_linear", {x, v, b}, [x, v, b, pattern, B, IN, OUT, ldb](const nn::Tensor& dy) {
+            if (B == 0) return;
+            kernels::Operands q;
+            q.w = pattern->ref(v.data());
+            // The backward kernels take the batch contiguous: dy^T [OUT, ldb] and x^T [IN, ldb] (for
+            // B == 1 the same memory as dy and x).
+            nn::Tensor dyt = dy, xt = x;
+            if (B > 1) {
+                dyt = nn::Tensor::empty({OUT, ldb});
+                to_feature_major(dyt.data(), ldb, dy.data(), B, OUT);
+                if (v.requires_grad()) {
+                    xt = nn::Tensor::empty({IN, ldb});
+                    to_feature_major(xt.data(), ldb, x.data(), B, IN);
+                }
+            }
+            q.N = ldb, q.a = dyt.data(), q.lda = ldb;
+            if (x.requires_grad()) {  // dx^T += W^T dy^T
+                nn::Tensor dxt = nn::Tensor::zeros({IN, ldb});
+                q.out = dxt.data(), q.ldo = ldb;
+                kernels::run(kernels::Op::spmmt, q);
+                float* dx = x.grad_data();
+                if (B == 1) {
+                    for (int64_t i = 0; i < IN; i++) dx[i] += dxt.data()[i];
+                } else {
+                    nn::Tensor t = nn::Tensor::empty({B, IN});
+                    kernels::transpose(t.data(), IN, dxt.data(), ldb, IN, B);
+                    const float* tp = t.data();
+                    for (int64_t i = 0; i < B * IN; i++) dx[i] += tp[i];
+                }
+            }
+            if (v.requires_grad()) {  // dW += dy^T x at the pattern
+                q.b = xt.data(), q.ldb = ldb, q.out = v.grad_data();
+                kernels::run(kernels::Op::sddmm, q);
+            }
+            if (b.defined() && b.requires_grad()) {  // db += sum over the batch
+                float* db = b.grad_data();
+                const float* g = dyt.data();
+                for (int64_t o = 0; o < OUT; o++) {
+                    float s = 0.0f;
+                    for (int64_t n = 0; n < B; n++) s += g[o * ldb + n];
+                    db[o] += s;
+                }
+            }
+        });
+    }
+    return y;
+}
+
+}  // namespace sparse
