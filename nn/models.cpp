@@ -1,9 +1,11 @@
 #include "nn/models.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include "nn/check.hpp"
 #include "nn/ops.hpp"
+#include "nn/transformer.hpp"
 
 namespace nn {
 
@@ -54,6 +56,21 @@ std::vector<int64_t> ModelSpec::ints(const std::string& key, const std::vector<i
     return out;
 }
 
+double ModelSpec::number(const std::string& key, double fallback) const {
+    auto it = options.find(key);
+    if (it == options.end()) return fallback;
+    size_t used = 0;
+    double v = 0;
+    try {
+        v = std::stod(it->second, &used);
+    } catch (...) {
+        used = 0;
+    }
+    ENSURE(used == it->second.size() && used > 0 && std::isfinite(v), "model spec '", str(), "': option ", key, "='",
+           it->second, "' is not a number");
+    return v;
+}
+
 LeNet300::LeNet300(int64_t h1, int64_t h2, Rng& rng) : Module("LeNet300") {
     fc1 = register_module("fc1", std::make_shared<Linear>(784, h1, true, rng));
     fc2 = register_module("fc2", std::make_shared<Linear>(h1, h2, true, rng));
@@ -80,6 +97,8 @@ std::shared_ptr<Module> build_lenet300(const ModelSpec& spec, Rng& rng) {
 const std::vector<ModelEntry>& model_registry() {
     static const std::vector<ModelEntry> registry = {
         {"lenet300", "MLP 784-300-100-10, ReLU (LeNet-300-100)", build_lenet300},
+        {"bert-mlm", "mini-BERT for masked-language modelling (decoder tied to the word embedding)", build_bert_mlm},
+        {"bert-cls", "mini-BERT with a [CLS] classification head (option classes=N)", build_bert_cls},
     };
     return registry;
 }
