@@ -12,6 +12,10 @@ using Argv = std::vector<std::string>;
 int cmd_train(const Argv& args);
 int cmd_eval(const Argv& args);
 int cmd_info(const Argv& args);
+int cmd_pretrain(const Argv& args);   // cli_bert.cpp
+int cmd_finetune(const Argv& args);
+int cmd_baseline(const Argv& args);
+int cmd_bert_stats(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);

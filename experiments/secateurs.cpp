@@ -20,6 +20,11 @@ const Command kCommands[] = {
     {"train", "train a model on Fashion-MNIST", experiments::cmd_train},
     {"eval", "evaluate a checkpoint on the test set", experiments::cmd_eval},
     {"info", "list the tensors, dtypes, shapes and metadata of a safetensors file", experiments::cmd_info},
+    {"pretrain", "pretrain a mini-BERT by masked-language modelling (default corpus: the KJV)", experiments::cmd_pretrain},
+    {"finetune", "fine-tune a pretrained mini-BERT for classification (default: KJV genre)", experiments::cmd_finetune},
+    {"baseline", "naive-Bayes and majority-class baselines of a text classification task", experiments::cmd_baseline},
+    {"bert-stats", "weight statistics of a BERT checkpoint (near-zero fractions, embedding rows, heads)",
+     experiments::cmd_bert_stats},
 };
 
 void usage(FILE* out) {
