@@ -22,6 +22,7 @@
 #include "nn/ops.hpp"
 #include "nn/optim.hpp"
 #include "nn/threads.hpp"
+#include "nn/transformer.hpp"
 
 #ifndef SECATEURS_SOURCE_DIR
 #define SECATEURS_SOURCE_DIR "."
@@ -53,7 +54,52 @@ Timing measure(const std::function<void()>& step, int64_t items, double seconds)
     return t;
 }
 
+// bert-mlm: tokens per second of a step on [batch, seq] random words (no padding) with 15 % of the
+// positions selected for prediction; the vocabulary projection runs on those rows only.
+Timing bench_bert(const std::string& spec, const std::string& mode, int64_t batch, double seconds) {
+    auto model = nn::make_model(spec, 1);
+    auto& mlm = dynamic_cast<nn::BertForMaskedLM&>(*model);
+    const nn::BertConfig& c = mlm.bert->config;
+    const int64_t T = c.max_position;
+    nn::Rng rng(2);
+    nn::IntTensor ids(nn::Shape{batch, T});
+    std::vector<int64_t> positions, labels;
+    for (int64_t i = 0; i < batch * T; i++) {
+        ids.values[size_t(i)] = 5 + int64_t(rng.below(uint64_t(c.vocab_size - 5)));
+        if (rng.uniform() < 0.15f) {
+            positions.push_back(i);
+            labels.push_back(ids.values[size_t(i)]);
+        }
+    }
+    int64_t m = int64_t(positions.size());
+    nn::IntTensor pos = nn::IntTensor::from_vector(positions, nn::Shape{m}), lab = nn::IntTensor::from_vector(labels, nn::Shape{m});
+    if (mode == "train") {
+        model->train();
+        nn::AdamOptions o;
+        o.lr = 1e-4f;
+        o.weight_decay = 0.01f;
+        o.decoupled = true;
+        nn::Adam opt(model->named_parameters(), o);
+        return measure(
+            [&] {
+                opt.zero_grad();
+                nn::Tensor loss = nn::cross_entropy(mlm.forward_positions(ids, pos), lab);
+                loss.backward();
+                opt.step();
+            },
+            batch * T, seconds);
+    }
+    model->eval();
+    return measure(
+        [&] {
+            nn::NoGradGuard ng;
+            mlm.forward_positions(ids, pos);
+        },
+        batch * T, seconds);
+}
+
 Timing bench_model(const std::string& spec, const std::string& mode, int64_t batch, double seconds) {
+    if (nn::ModelSpec::parse(spec).name == "bert-mlm") return bench_bert(spec, mode, batch, seconds);
     auto model = nn::make_model(spec, 1);
     nn::Rng rng(2);
     nn::Tensor x = nn::Tensor::empty({batch, 1, 28, 28});
@@ -82,8 +128,15 @@ Timing bench_model(const std::string& spec, const std::string& mode, int64_t bat
 }
 
 // Runs the PyTorch reference; returns items/s or a negative value when it is unavailable.
-double torch_reference(const std::string& model, const std::string& mode, int threads, int64_t batch, double seconds,
-                       bool tuned) {
+double torch_reference(const std::string& spec, const std::string& mode, int threads, int64_t batch, double seconds,
+                       bool tuned, const std::string& bert_head = "full") {
+    nn::ModelSpec ms = nn::ModelSpec::parse(spec);
+    std::string model = ms.name;
+    if (ms.name == "bert-mlm") {  // the reference takes the sizes it varies as flags
+        nn::BertConfig c = nn::BertConfig::from_spec(ms);
+        model = "bert --vocab " + std::to_string(c.vocab_size) + " --seq " + std::to_string(c.max_position) +
+                " --head " + bert_head;
+    }
     std::string env = "OMP_NUM_THREADS=" + std::to_string(threads);
     // "As shipped" gets this machine's own environment: undo our OpenBLAS core choice if we made it.
     if (!tuned && std::getenv("SECATEURS_BLAS_REEXEC")) env = "-u OPENBLAS_CORETYPE " + env;
@@ -111,13 +164,14 @@ bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' 
 
 int main(int argc, char** argv) {
     nn::select_blas_core(argv);
-    std::string models = "lenet300", out = "runs/bench", torch = "auto";
+    std::string models = "lenet300,bert-mlm:vocab=8000", out = "runs/bench", torch = "auto";
     int max_threads = 2;
-    int64_t batch = 128;
+    int64_t batch = 128, text_batch = 32;
     double seconds = 3.0;
     experiments::Args args("bench", "Training and inference throughput, side by side with PyTorch when installed.");
-    args.add("models", &models, "comma-separated model specs")
-        .add("batch", &batch, "batch size")
+    args.add("models", &models, "comma-separated model specs (a spec's own options continue after commas)")
+        .add("batch", &batch, "batch size (image models)")
+        .add("text-batch", &text_batch, "batch size in sequences (bert-mlm; sequence length from the spec)")
         .add("threads", &max_threads, "measure 1 .. this many threads")
         .add("seconds", &seconds, "measuring time per point")
         .add("torch", &torch, "auto (when installed), on or off")
@@ -126,30 +180,47 @@ int main(int argc, char** argv) {
         if (!args.parse(argc, argv)) return 0;
         bool use_torch = torch == "on" || (torch == "auto" && torch_available());
         nn::io::make_dirs(out);
-        std::string csv = "model,mode,threads,batch,ours_per_s,torch_tuned_per_s,torch_shipped_per_s,ratio_tuned,faults_per_step\n";
+        std::string csv = "model,mode,threads,batch,ours_per_s,torch_tuned_per_s,torch_shipped_per_s,ratio_tuned,"
+                          "faults_per_step,torch_tuned_masked_head_per_s,ratio_masked_head\n";
         std::printf("OpenBLAS core: %s; PyTorch reference: %s\n\n", nn::blas_core_name().c_str(),
                     use_torch ? "yes" : "no (python3-torch not installed)");
-        std::printf("%-10s %-6s %3s %6s %12s %12s %12s %7s %8s\n", "model", "mode", "thr", "batch", "ours img/s",
-                    "torch tuned", "torch shipped", "ratio", "faults");
+        std::printf("Items are images, or tokens for bert-mlm. bert-mlm: ours projects onto the vocabulary only at\n"
+                    "the ~15 %% selected positions; \"torch tuned\" does it at every position (as transformers'\n"
+                    "BertForMaskedLM does), \"masked\" is torch tuned with the same selection.\n\n");
+        std::printf("%-10s %-6s %3s %6s %12s %12s %12s %7s %8s %12s %7s\n", "model", "mode", "thr", "batch", "ours /s",
+                    "torch tuned", "torch shipped", "ratio", "faults", "torch masked", "ratio");
         std::vector<std::string> specs;
         for (size_t b = 0, e; b <= models.size(); b = e + 1) {
             e = models.find(',', b);
             if (e == std::string::npos) e = models.size();
-            if (e > b) specs.push_back(models.substr(b, e - b));
+            if (e == b) continue;
+            std::string part = models.substr(b, e - b);
+            // "bert-mlm:vocab=8000,seq=32": a part with '=' but no ':' is another option of the previous spec
+            if (!specs.empty() && part.find('=') != std::string::npos && part.find(':') == std::string::npos)
+                specs.back() += "," + part;
+            else
+                specs.push_back(part);
         }
         for (const std::string& spec : specs)
             for (const char* mode : {"train", "infer"})
                 for (int threads = 1; threads <= max_threads; threads++) {
                     nn::set_num_threads(threads);
-                    Timing ours = bench_model(spec, mode, batch, seconds);
-                    double tuned = use_torch ? torch_reference(spec, mode, threads, batch, seconds, true) : -1;
-                    double shipped = use_torch ? torch_reference(spec, mode, threads, batch, seconds, false) : -1;
+                    const bool bert = nn::ModelSpec::parse(spec).name == "bert-mlm";
+                    const int64_t b = bert ? text_batch : batch;
+                    Timing ours = bench_model(spec, mode, b, seconds);
+                    double tuned = use_torch ? torch_reference(spec, mode, threads, b, seconds, true) : -1;
+                    double shipped = use_torch ? torch_reference(spec, mode, threads, b, seconds, false) : -1;
+                    double masked = use_torch && bert ? torch_reference(spec, mode, threads, b, seconds, true, "masked") : -1;
                     double ratio = tuned > 0 ? ours.per_second / tuned : 0;
-                    std::printf("%-10s %-6s %3d %6lld %12.0f %12.0f %12.0f %6.2fx %8.2f\n", spec.c_str(), mode, threads,
-                                (long long)batch, ours.per_second, tuned, shipped, ratio, ours.faults_per_step);
+                    double ratio_masked = masked > 0 ? ours.per_second / masked : 0;
+                    std::string name = bert ? "bert-mlm" : spec;
+                    std::printf("%-10s %-6s %3d %6lld %12.0f %12.0f %12.0f %6.2fx %8.2f", name.c_str(), mode, threads,
+                                (long long)b, ours.per_second, tuned, shipped, ratio, ours.faults_per_step);
+                    if (masked > 0) std::printf(" %12.0f %6.2fx", masked, ratio_masked);
+                    std::printf("\n");
                     std::fflush(stdout);
-                    csv += nn::str_cat(spec, ",", mode, ",", threads, ",", batch, ",", ours.per_second, ",", tuned, ",",
-                                       shipped, ",", ratio, ",", ours.faults_per_step, "\n");
+                    csv += nn::str_cat(spec, ",", mode, ",", threads, ",", b, ",", ours.per_second, ",", tuned, ",",
+                                       shipped, ",", ratio, ",", ours.faults_per_step, ",", masked, ",", ratio_masked, "\n");
                 }
         nn::io::write_text_atomic(nn::io::join(out, "bench.csv"), csv);
         std::printf("\nwrote %s\n", nn::io::join(out, "bench.csv").c_str());

@@ -2,6 +2,7 @@
 // head masks, model specs, gradient checks of a whole tiny encoder, overfitting one MLM batch, and
 // weight statistics.
 #include <cmath>
+#include <filesystem>
 
 #include "data/text.hpp"
 #include "helpers.hpp"
@@ -267,4 +268,88 @@ TEST_CASE("weight statistics: near-zero fractions, rows and head norms", "[bert]
     auto stats = nn::weight_stats(m, 0.01f, 0.1f);
     for (auto& t : stats) REQUIRE(t.shape.size() >= 2);
     REQUIRE_THROWS_AS(nn::row_stats(Tensor::zeros({3}), 0.1f), nn::Error);
+}
+
+namespace {
+
+// A small in-memory corpus: short "verses" over 30 words, split by hash like the real ones.
+data::MlmDataset tiny_mlm_dataset(const data::Vocab& vocab, data::Split split, const data::Corpus& corpus) {
+    data::TokenizerOptions tok;
+    data::EncodedText e = data::encode_corpus(corpus.subset(split), vocab, tok, 16);
+    e.labels.clear();
+    return data::MlmDataset(std::move(e), vocab.size());
+}
+
+data::Corpus tiny_corpus() {
+    std::string text;
+    nn::Rng r(11);
+    for (int i = 0; i < 240; i++) {
+        text += 'v';
+        text += std::to_string(i);
+        int len = 3 + int(r.below(9));
+        for (int w = 0; w < len; w++) {
+            text += " w";
+            text += std::to_string(r.below(30));
+        }
+        text += "\n";
+    }
+    return data::parse_plain_text(text, "tiny");
+}
+
+std::vector<float> all_weights(const nn::Module& m) {
+    std::vector<float> out;
+    for (auto& [n, t] : m.state_dict()) {
+        auto v = t.to_vector();
+        out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("MLM training through nn::Trainer learns and resumes bit-identically", "[bert][resume]") {
+    data::Corpus corpus = tiny_corpus();
+    data::TokenizerOptions tok;
+    std::vector<std::vector<std::string>> docs;
+    for (auto& e : corpus.subset(data::Split::Train).examples) docs.push_back(data::split_words(e.text, tok));
+    data::Vocab vocab = data::Vocab::build(docs, 100, 1);
+    data::MlmDataset train = tiny_mlm_dataset(vocab, data::Split::Train, corpus),
+                     val = tiny_mlm_dataset(vocab, data::Split::Validation, corpus);
+    std::string spec = "bert-mlm:vocab=" + std::to_string(vocab.size()) + ",hidden=16,layers=2,heads=2,ffn=32,seq=16";
+    nn::TrainConfig cfg;
+    cfg.optimizer = "adamw";
+    cfg.lr = 3e-3f;
+    cfg.schedule = "warmup-linear";
+    cfg.warmup_fraction = 0.1f;
+    cfg.clip_grad_norm = 1.0f;
+    cfg.batch_size = 16;
+    cfg.epochs = 3;
+    cfg.bucket_batches = 4;
+    cfg.progress = false;
+    auto run = [&](const std::string& dir, int crash_at, bool resume) {
+        nn::manual_seed(5);
+        auto net = nn::make_model(spec, resume ? 999 : 5);
+        cfg.out_dir = dir;
+        cfg.checkpoint_every = 7;
+        nn::Trainer t(*net, cfg, train, &val);
+        t.loss_fn = nn::mlm_loss(dynamic_cast<nn::BertForMaskedLM&>(*net));
+        if (crash_at > 0)
+            t.after_step = [crash_at](int64_t step) {
+                if (step == crash_at) throw std::runtime_error("simulated crash");
+            };
+        if (resume) REQUIRE(t.resume());
+        nn::TrainResult r = t.fit();
+        return std::make_pair(all_weights(*net), r);
+    };
+    std::filesystem::remove_all("test-mlm-full");
+    std::filesystem::remove_all("test-mlm-part");
+    auto [full, result] = run("test-mlm-full", 0, false);
+    REQUIRE(result.final_val.n > 0);
+    // every word is one of 30 random ones: above chance (1/30) after three short epochs
+    REQUIRE(result.history.back().train_loss < result.history.front().train_loss + 1e-9);
+    REQUIRE_THROWS_WITH(run("test-mlm-part", 9, false), "simulated crash");
+    auto [resumed, unused] = run("test-mlm-part", 0, true);
+    testing::require_equal(resumed, full, "weights after resume");
+    std::filesystem::remove_all("test-mlm-full");
+    std::filesystem::remove_all("test-mlm-part");
 }

@@ -308,3 +308,37 @@ TEST_CASE("prepared KJV: 31,102 verses, 66 books, 8 genres", "[text][data]") {
     REQUIRE(val == 3122);
     REQUIRE(test == 3009);
 }
+
+TEST_CASE("corpus readers survive random bytes (parse or one nn::Error, never a crash)", "[text][fuzz]") {
+    nn::Rng r(2024);
+    const std::string alphabet = std::string("ab \t\n\r%:.,'") + "\xC3\xA9\xFF\x80\xE2\x82" + std::string(1, '\0');
+    int parsed = 0, rejected = 0;
+    for (int i = 0; i < 3000; i++) {
+        std::string s;
+        int len = int(r.below(60));
+        for (int k = 0; k < len; k++) s += alphabet[r.below(alphabet.size())];
+        if (i % 3 == 0) s = "Ge1:" + std::to_string(i) + "\tGenesis\tlaw\t" + s;
+        for (int which = 0; which < 3; which++) {
+            try {
+                data::Corpus c = which == 0 ? data::parse_kjv_tsv(s, "fuzz") : which == 1 ? data::parse_labeled_tsv(s, "fuzz")
+                                                                                          : data::parse_plain_text(s, "fuzz");
+                for (auto& e : c.examples) {
+                    REQUIRE(!e.text.empty());
+                    int64_t again = 0;
+                    REQUIRE(data::sanitize_utf8(e.text, &again) == e.text);  // always valid UTF-8 out
+                    REQUIRE(again == 0);
+                    data::split_words(e.text, data::TokenizerOptions{});
+                }
+                parsed++;
+            } catch (const nn::Error&) {
+                rejected++;
+            }
+        }
+        try {
+            data::Vocab::parse(s, "fuzz");
+        } catch (const nn::Error&) {
+        }
+    }
+    REQUIRE(parsed > 100);
+    REQUIRE(rejected > 100);
+}
