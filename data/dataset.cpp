@@ -1,5 +1,6 @@
 #include "data/dataset.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -116,9 +117,12 @@ std::pair<ImageDataset, ImageDataset> split_validation(const ImageDataset& train
     return {a, b};
 }
 
-DataLoader::DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last)
-    : ds_(ds), batch_size_(batch_size), shuffle_(shuffle), drop_last_(drop_last), seed_(seed) {
+DataLoader::DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last,
+                       int64_t bucket_batches)
+    : ds_(ds), batch_size_(batch_size), shuffle_(shuffle), drop_last_(drop_last), bucket_batches_(bucket_batches),
+      seed_(seed) {
     ENSURE(batch_size > 0, "batch size must be positive, got ", batch_size);
+    ENSURE(bucket_batches >= 0, "bucket_batches must be >= 0, got ", bucket_batches);
     set_epoch(0);
 }
 
@@ -130,6 +134,21 @@ void DataLoader::set_epoch(int64_t epoch) {
         order_.resize(size_t(ds_.size()));
         for (int64_t i = 0; i < ds_.size(); i++) order_[size_t(i)] = i;
     }
+    if (bucket_batches_ == 0) return;
+    const int64_t n = int64_t(order_.size()), window = bucket_batches_ * batch_size_;
+    for (int64_t w = 0; w < n; w += window) {
+        auto first = order_.begin() + w, last = order_.begin() + std::min(n, w + window);
+        std::stable_sort(first, last, [&](int64_t a, int64_t b) { return ds_.length(a) < ds_.length(b); });
+    }
+    if (!shuffle_) return;
+    // Shuffle whole batches; a final partial batch stays last so every batch keeps its size.
+    int64_t n_full = n / batch_size_;
+    std::vector<int64_t> perm = nn::Rng(seed_ ^ 0x5bd1e995ULL).fork(uint64_t(epoch)).permutation(n_full);
+    std::vector<int64_t> shuffled;
+    shuffled.reserve(order_.size());
+    for (int64_t b : perm) shuffled.insert(shuffled.end(), order_.begin() + b * batch_size_, order_.begin() + (b + 1) * batch_size_);
+    shuffled.insert(shuffled.end(), order_.begin() + n_full * batch_size_, order_.end());
+    order_ = std::move(shuffled);
 }
 
 int64_t DataLoader::n_batches() const {

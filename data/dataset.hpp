@@ -15,8 +15,9 @@
 namespace data {
 
 struct Batch {
-    nn::Tensor x;       // inputs, batch first
-    nn::IntTensor y;    // class ids [B]
+    nn::Tensor x;       // inputs, batch first (images)
+    nn::IntTensor ids;  // token ids [B, T] (text; x is then undefined)
+    nn::IntTensor y;    // class ids [B] (or per-token targets, see data/text.hpp)
 };
 
 class Dataset {
@@ -26,6 +27,8 @@ public:
     virtual int n_classes() const = 0;
     // Fills `out` with examples idx[0..n). `rng` is non-null when training-time augmentation applies.
     virtual void gather(const int64_t* idx, int64_t n, Batch& out, nn::Rng* rng) const = 0;
+    // Size of example i for length bucketing (text); 0 when examples all cost the same.
+    virtual int64_t length(int64_t) const { return 0; }
 };
 
 // Random-crop-with-padding and horizontal-flip augmentation (off by default).
@@ -65,9 +68,13 @@ ImageDataset load_fashion_mnist(const std::string& split);
 // Holds out n_val examples of `train` as a validation set, chosen by a seeded permutation.
 std::pair<ImageDataset, ImageDataset> split_validation(const ImageDataset& train, int64_t n_val, uint64_t seed);
 
+// With bucket_batches > 0, each window of bucket_batches * batch_size examples of the epoch's order is
+// sorted by Dataset::length, and (when shuffling) the order of the full batches is then shuffled:
+// batches of similar lengths waste little padding, and the order is still a function of (seed, epoch).
 class DataLoader {
 public:
-    DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last = false);
+    DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last = false,
+               int64_t bucket_batches = 0);
     void set_epoch(int64_t epoch);
     int64_t n_batches() const;
     // Batch i of the current epoch; augmentation (if the dataset has it and `train`) is seeded by
@@ -80,6 +87,7 @@ private:
     const Dataset& ds_;
     int64_t batch_size_;
     bool shuffle_, drop_last_;
+    int64_t bucket_batches_;
     uint64_t seed_;
     int64_t epoch_ = 0;
     std::vector<int64_t> order_;

@@ -30,6 +30,7 @@
 #include "nn/ops.hpp"
 #include "nn/optim.hpp"
 #include "nn/threads.hpp"
+#include "nn/transformer.hpp"
 
 #ifndef SECATEURS_SOURCE_DIR
 #define SECATEURS_SOURCE_DIR "."
@@ -68,8 +69,53 @@ Rate measure(const std::function<void()>& step, int64_t items, double seconds) {
     return r;
 }
 
-// mode: "train" (SGD step at `batch`), "infer" (forward without gradients at `batch`).
+// bert-mlm: tokens per second of a step on [batch, seq] random words (no padding) with 15 % of the
+// positions selected for prediction; the vocabulary projection runs on those rows only.
+Rate bench_bert(const std::string& spec, const std::string& mode, int64_t batch, double seconds) {
+    auto model = nn::make_model(spec, 1);
+    auto& mlm = dynamic_cast<nn::BertForMaskedLM&>(*model);
+    const nn::BertConfig& c = mlm.bert->config;
+    const int64_t T = c.max_position;
+    nn::Rng rng(2);
+    nn::IntTensor ids(nn::Shape{batch, T});
+    std::vector<int64_t> positions, labels;
+    for (int64_t i = 0; i < batch * T; i++) {
+        ids.values[size_t(i)] = 5 + int64_t(rng.below(uint64_t(c.vocab_size - 5)));
+        if (rng.uniform() < 0.15f) {
+            positions.push_back(i);
+            labels.push_back(ids.values[size_t(i)]);
+        }
+    }
+    int64_t m = int64_t(positions.size());
+    nn::IntTensor pos = nn::IntTensor::from_vector(positions, nn::Shape{m}), lab = nn::IntTensor::from_vector(labels, nn::Shape{m});
+    if (mode == "train") {
+        model->train();
+        nn::AdamOptions o;
+        o.lr = 1e-4f;
+        o.weight_decay = 0.01f;
+        o.decoupled = true;
+        nn::Adam opt(model->named_parameters(), o);
+        return measure(
+            [&] {
+                opt.zero_grad();
+                nn::Tensor loss = nn::cross_entropy(mlm.forward_positions(ids, pos), lab);
+                loss.backward();
+                opt.step();
+            },
+            batch * T, seconds);
+    }
+    model->eval();
+    return measure(
+        [&] {
+            nn::NoGradGuard ng;
+            mlm.forward_positions(ids, pos);
+        },
+        batch * T, seconds);
+}
+
+// mode: "train" (SGD step at `batch`; AdamW for bert-mlm), "infer" (forward without gradients at `batch`).
 Rate bench_model(const std::string& spec, const std::string& mode, int64_t batch, double seconds) {
+    if (nn::ModelSpec::parse(spec).name == "bert-mlm") return bench_bert(spec, mode, batch, seconds);
     auto model = nn::make_model(spec, 1);
     nn::Rng rng(2);
     nn::Tensor x = nn::Tensor::empty({batch, 1, 28, 28});
@@ -102,8 +148,15 @@ Rate bench_model(const std::string& spec, const std::string& mode, int64_t batch
 }
 
 // Runs the PyTorch reference; negative rates when it is unavailable or failed.
-Rate torch_reference(const std::string& model, const std::string& mode, int threads, int64_t batch, double seconds,
-                     bool tuned) {
+Rate torch_reference(const std::string& spec, const std::string& mode, int threads, int64_t batch, double seconds,
+                     bool tuned, const std::string& bert_head = "full") {
+    nn::ModelSpec ms = nn::ModelSpec::parse(spec);
+    std::string model = ms.name;
+    if (ms.name == "bert-mlm") {  // the reference takes the sizes it varies as flags
+        nn::BertConfig c = nn::BertConfig::from_spec(ms);
+        model = "bert --vocab " + std::to_string(c.vocab_size) + " --seq " + std::to_string(c.max_position) +
+                " --head " + bert_head;
+    }
     std::string env = "OMP_NUM_THREADS=" + std::to_string(threads);
     // "As shipped" gets this machine's own environment: undo our OpenBLAS core choice if we made it.
     if (!tuned && std::getenv("SECATEURS_BLAS_REEXEC")) env = "-u OPENBLAS_CORETYPE " + env;
@@ -252,17 +305,18 @@ int main(int argc, char** argv) {
     nn::select_blas_core(argv);
     nn::retain_heap_memory();
     nn::set_num_threads(1);
-    std::string models = "lenet300,lenet5,conv4,vgg,resnet20", modes = "train,infer,latency", out = "runs/bench";
+    std::string models = "lenet300,lenet5,conv4,vgg,resnet20,bert-mlm:vocab=8000", modes = "train,infer,latency", out = "runs/bench";
     std::string torch = "auto", conv_models = "lenet5,conv4,vgg,resnet20", suite = "all";
     experiments::SparseBenchConfig sparse_cfg;
     int max_threads = 2, repeat = 3;
-    int64_t batch = 128;
+    int64_t batch = 128, text_batch = 32;
     double seconds = 1.5;
     experiments::Args args("bench", "Training and inference throughput and batch-1 latency, side by side with PyTorch\n"
                                     "when installed; then our conv layers against raw sgemm on their im2col shapes.");
-    args.add("models", &models, "comma-separated model specs")
+    args.add("models", &models, "comma-separated model specs (a spec's own options continue after commas)")
         .add("modes", &modes, "comma-separated: train, infer (both at --batch), latency (batch 1)")
-        .add("batch", &batch, "batch size of train and infer")
+        .add("batch", &batch, "batch size of train and infer (image models)")
+        .add("text-batch", &text_batch, "batch size in sequences (bert-mlm; sequence length from the spec)")
         .add("threads", &max_threads, "measure 1 .. this many threads")
         .add("seconds", &seconds, "measuring time per run")
         .add("repeat", &repeat, "runs per point (interleaved with PyTorch's); the median is reported")
@@ -297,43 +351,62 @@ int main(int argc, char** argv) {
         nn::io::make_dirs(out);
         std::printf("OpenBLAS core: %s; PyTorch reference: %s; median of %d runs each\n", nn::blas_core_name().c_str(),
                     use_torch ? "yes" : "no (python3-torch not installed)", repeat);
-        std::printf("train/infer: images per second (batch %lld); latency: ms per image (batch 1). ratio = ours / "
-                    "PyTorch tuned\n(>1 is faster for throughput, <1 is faster for latency). cpu: per CPU-second.\n\n",
+        std::printf("train/infer: items per second (images at batch %lld, tokens for bert-mlm); latency: ms per image\n"
+                    "(batch 1). ratio = ours / PyTorch tuned (>1 is faster for throughput, <1 is faster for latency).\n"
+                    "cpu: per CPU-second. bert-mlm: ours projects onto the vocabulary only at the ~15 %% selected\n"
+                    "positions; \"tuned\" does it at every position (as transformers' BertForMaskedLM does), \"masked\"\n"
+                    "is tuned with the same selection.\n\n",
                     (long long)batch);
         std::printf("%-9s %-7s %3s %10s %10s %10s %7s | %10s %10s %7s | %6s\n", "model", "mode", "thr", "ours",
                     "tuned", "shipped", "ratio", "ours cpu", "tuned cpu", "ratio", "faults");
         std::string csv = "model,mode,threads,batch,ours,torch_tuned,torch_shipped,ratio,ours_cpu,torch_tuned_cpu,"
-                          "ratio_cpu,faults_per_step\n";
-        for (const std::string& spec : split_list(models))
+                          "ratio_cpu,faults_per_step,torch_tuned_masked_head,ratio_masked_head\n";
+        std::vector<std::string> specs;
+        for (const std::string& part : split_list(models)) {
+            // "bert-mlm:vocab=8000,seq=32": a part with '=' but no ':' is another option of the previous spec
+            if (!specs.empty() && part.find('=') != std::string::npos && part.find(':') == std::string::npos)
+                specs.back() += "," + part;
+            else
+                specs.push_back(part);
+        }
+        for (const std::string& spec : specs)
             for (const std::string& mode : split_list(modes)) {
                 ENSURE(mode == "train" || mode == "infer" || mode == "latency", "bench: unknown mode '", mode, "'");
+                const bool bert = nn::ModelSpec::parse(spec).name == "bert-mlm";
                 const bool latency = mode == "latency";
+                if (bert && latency) continue;
                 const std::string run_mode = latency ? "infer" : mode;
-                const int64_t b = latency ? 1 : batch;
+                const int64_t b = latency ? 1 : bert ? text_batch : batch;
                 for (int threads = 1; threads <= max_threads; threads++) {
-                    std::vector<double> ow, oc, tw, tc, sw, faults;
+                    std::vector<double> ow, oc, tw, tc, sw, mw, faults;
                     for (int rep = 0; rep < repeat; rep++) {
                         nn::set_num_threads(threads);
                         Rate o = bench_model(spec, run_mode, b, seconds);
                         ow.push_back(o.wall), oc.push_back(o.cpu), faults.push_back(o.faults_per_step);
                         if (use_torch) {
-                            Rate t = torch_reference(nn::ModelSpec::parse(spec).name, run_mode, threads, b, seconds, true);
-                            Rate s = torch_reference(nn::ModelSpec::parse(spec).name, run_mode, threads, b, seconds, false);
+                            Rate t = torch_reference(spec, run_mode, threads, b, seconds, true);
+                            Rate s = torch_reference(spec, run_mode, threads, b, seconds, false);
                             tw.push_back(t.wall), tc.push_back(t.cpu), sw.push_back(s.wall);
+                            if (bert) mw.push_back(torch_reference(spec, run_mode, threads, b, seconds, true, "masked").wall);
                         }
                     }
                     double o_w = median(ow), o_c = median(oc), t_w = median(tw), t_c = median(tc), s_w = median(sw);
+                    double m_w = median(mw);
                     auto shown = [latency](double rate) { return rate <= 0 ? -1.0 : latency ? 1000.0 / rate : rate; };
                     double ratio = t_w > 0 ? (latency ? t_w / o_w : o_w / t_w) : 0;
                     double ratio_cpu = t_c > 0 ? (latency ? t_c / o_c : o_c / t_c) : 0;
-                    const char* fmt = latency ? "%-9s %-7s %3d %10.3f %10.3f %10.3f %6.2fx | %10.3f %10.3f %6.2fx | %6.2f\n"
-                                              : "%-9s %-7s %3d %10.0f %10.0f %10.0f %6.2fx | %10.0f %10.0f %6.2fx | %6.2f\n";
-                    std::printf(fmt, spec.c_str(), mode.c_str(), threads, shown(o_w), shown(t_w), shown(s_w), ratio,
+                    double ratio_masked = m_w > 0 ? o_w / m_w : 0;
+                    const char* fmt = latency ? "%-9s %-7s %3d %10.3f %10.3f %10.3f %6.2fx | %10.3f %10.3f %6.2fx | %6.2f"
+                                              : "%-9s %-7s %3d %10.0f %10.0f %10.0f %6.2fx | %10.0f %10.0f %6.2fx | %6.2f";
+                    std::string name = bert ? "bert-mlm" : spec;
+                    std::printf(fmt, name.c_str(), mode.c_str(), threads, shown(o_w), shown(t_w), shown(s_w), ratio,
                                 shown(o_c), shown(t_c), ratio_cpu, median(faults));
+                    if (m_w > 0) std::printf("  masked %.0f %.2fx", m_w, ratio_masked);
+                    std::printf("\n");
                     std::fflush(stdout);
                     csv += nn::str_cat(spec, ",", mode, ",", threads, ",", b, ",", shown(o_w), ",", shown(t_w), ",",
                                        shown(s_w), ",", ratio, ",", shown(o_c), ",", shown(t_c), ",", ratio_cpu, ",",
-                                       median(faults), "\n");
+                                       median(faults), ",", m_w, ",", ratio_masked, "\n");
                 }
             }
         nn::io::write_text_atomic(nn::io::join(out, "bench.csv"), csv);

@@ -17,6 +17,10 @@ int cmd_summary(const Argv& args);
 int cmd_imp(const Argv& args);
 int cmd_experiment(const Argv& args);
 int cmd_sparsify(const Argv& args);
+int cmd_pretrain(const Argv& args);   // cli_bert.cpp
+int cmd_finetune(const Argv& args);
+int cmd_baseline(const Argv& args);
+int cmd_bert_stats(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);

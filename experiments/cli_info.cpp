@@ -28,7 +28,13 @@ int cmd_info(const Argv& argv) {
     std::printf("%zu tensors, %lld values, %lld bytes\n", f.entries().size(), (long long)total_params, (long long)total_bytes);
     if (!f.metadata.empty()) {
         std::printf("metadata:\n");
-        for (auto& [k, v] : f.metadata) std::printf("  %s = %s\n", k.c_str(), v.c_str());
+        for (auto& [k, v] : f.metadata) {
+            // Long values (a vocabulary) are shown by their start; the file holds them whole.
+            bool long_value = v.size() > 200 || v.find('\n') != std::string::npos;
+            std::string shown = long_value ? v.substr(0, std::min<size_t>(v.find('\n'), 60)) + " ..." : v;
+            if (long_value) shown += " (" + std::to_string(v.size()) + " bytes)";
+            std::printf("  %s = %s\n", k.c_str(), shown.c_str());
+        }
     }
     return 0;
 }

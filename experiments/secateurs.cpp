@@ -28,6 +28,11 @@ const Command kCommands[] = {
     {"imp", "iterative magnitude pruning / lottery tickets on Fashion-MNIST", experiments::cmd_imp},
     {"experiment", "run, shard, merge and report the experiments (secateurs experiment --help)", experiments::cmd_experiment},
     {"sparsify", "store a pruned checkpoint's tensors as CSR (and report their memory)", experiments::cmd_sparsify},
+    {"pretrain", "pretrain a mini-BERT by masked-language modelling (default corpus: the KJV)", experiments::cmd_pretrain},
+    {"finetune", "fine-tune a pretrained mini-BERT for classification (default: KJV genre)", experiments::cmd_finetune},
+    {"baseline", "naive-Bayes and majority-class baselines of a text classification task", experiments::cmd_baseline},
+    {"bert-stats", "weight statistics of a BERT checkpoint (near-zero fractions, embedding rows, heads)",
+     experiments::cmd_bert_stats},
 };
 
 void usage(FILE* out) {

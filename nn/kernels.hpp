@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "nn/rng.hpp"
 #include "nn/tensor.hpp"
 
 namespace nn::kernels {
@@ -85,7 +86,7 @@ void max_pool2d_backward_reference(float* dx, const float* dy, const float* x, c
 void avg_pool2d_forward(float* y, const float* x, const PoolGeometry& g);
 void avg_pool2d_backward(float* dx, const float* dy, const PoolGeometry& g);
 
-// ---- batch normalisation (ops_norm.cpp) ----
+// ---- batch normalisation (ops_batch_norm.cpp) ----
 // Over x (B,C,HW) per channel c: training mode normalises with the batch statistics mean[c] and
 // invstd[c] = 1/sqrt(var[c] + eps) (var biased, as PyTorch), which it writes out; eval mode uses
 // the given statistics. y = (x - mean) * invstd * gamma + beta, then max(0, .) when relu.
@@ -112,6 +113,14 @@ void sigmoid_backward(float* dx, const float* dy, const float* y, int64_t n);
 void gelu_forward(float* y, const float* x, int64_t n);
 void gelu_backward(float* dx, const float* dy, const float* x, int64_t n);  // uses the input
 void exp_forward(float* y, const float* x, int64_t n);
+// y (n) = a * b element-wise; da (n) += dy * b.
+void mul_forward(float* y, const float* a, const float* b, int64_t n);
+void mul_backward(float* da, const float* dy, const float* b, int64_t n);
+// Dropout masks: m[i] = 0 with probability p, else 1/(1-p). dropout_fill draws from `rng` in order;
+// dropout_mask splits [0, n) into blocks of 4096 drawn from Rng(seed).fork(block), so the mask does
+// not depend on how many threads fill it.
+void dropout_fill(float* m, int64_t n, float p, Rng& rng);
+void dropout_mask(float* m, int64_t n, float p, uint64_t seed);
 void log_forward(float* y, const float* x, int64_t n);
 
 // ---- reductions (ops_reduce.cpp) ----
@@ -134,5 +143,33 @@ double cross_entropy_forward(float* probs, int64_t* n_counted, const float* logi
 // dlogits (N,C) += scale * (probs - onehot(target)) for counted rows.
 void cross_entropy_backward(float* dlogits, const float* probs, const int64_t* target, int64_t N,
                             int64_t C, int64_t ignore_index, float scale);
+
+// ---- layer normalisation (ops_layer_norm.cpp) ----
+// Row-wise over the last dimension: x, y (R,C); gamma, beta (C); mean, rstd (R) are saved for backward.
+void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
+                        int64_t R, int64_t C, float eps);
+// dx (R,C) += ...; dgamma, dbeta (C) += ... ; null outputs are skipped.
+void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+                         const float* rstd, const float* gamma, int64_t R, int64_t C);
+
+// ---- row gathers (ops_embedding.cpp) ----
+// y (M,C) = rows idx[0..M) of x (N,C).
+void gather_rows_forward(float* y, const float* x, const int64_t* idx, int64_t M, int64_t C);
+// dx (N,C) row idx[m] += dy (M,C) row m, except where idx[m] == skip.
+void gather_rows_backward(float* dx, const float* dy, const int64_t* idx, int64_t M, int64_t C, int64_t skip);
+
+// ---- attention (ops_attention.cpp) ----
+// q, k, v, out are (B,T,NH*DH) with head h in columns [h*DH, (h+1)*DH); key_bias (B,T) is 0 or -inf per
+// key; head_mask (NH) or null gates each head's output. probs (B,NH,T,T) receives the softmax of
+// q k^T / sqrt(DH) + key_bias (a row with every key masked is all zeros); dropped (B,NH,T,T), or null
+// for no dropout, receives the probabilities after dropout (kept ones scaled by 1/(1-p)), drawn from
+// Rng(dropout_seed).fork(b*NH + h). With skip_zero_heads, heads whose gate is 0 are not computed.
+void attention_forward(float* out, float* probs, float* dropped, const float* q, const float* k, const float* v,
+                       const float* key_bias, const float* head_mask, int64_t B, int64_t T, int64_t NH, int64_t DH,
+                       float dropout_p, uint64_t dropout_seed, bool skip_zero_heads);
+// dq, dk, dv (B,T,NH*DH) and dhead_mask (NH) += ... (null ones skipped); work is (B*NH,T,T) scratch.
+void attention_backward(float* dq, float* dk, float* dv, float* dhead_mask, float* work, const float* dout,
+                        const float* q, const float* k, const float* v, const float* probs, const float* dropped,
+                        const float* head_mask, int64_t B, int64_t T, int64_t NH, int64_t DH, float dropout_p);
 
 }  // namespace nn::kernels

@@ -1,9 +1,11 @@
 #include "nn/models.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include "nn/check.hpp"
 #include "nn/ops.hpp"
+#include "nn/transformer.hpp"
 
 namespace nn {
 
@@ -54,6 +56,21 @@ std::vector<int64_t> ModelSpec::ints(const std::string& key, const std::vector<i
     return out;
 }
 
+double ModelSpec::number(const std::string& key, double fallback) const {
+    auto it = options.find(key);
+    if (it == options.end()) return fallback;
+    size_t used = 0;
+    double v = 0;
+    try {
+        v = std::stod(it->second, &used);
+    } catch (...) {
+        used = 0;
+    }
+    ENSURE(used == it->second.size() && used > 0 && std::isfinite(v), "model spec '", str(), "': option ", key, "='",
+           it->second, "' is not a number");
+    return v;
+}
+
 LeNet300::LeNet300(int64_t h1, int64_t h2, Rng& rng) : Module("LeNet300") {
     fc1 = register_module("fc1", std::make_shared<Linear>(784, h1, true, rng));
     fc2 = register_module("fc2", std::make_shared<Linear>(h1, h2, true, rng));
@@ -88,6 +105,8 @@ const std::vector<ModelEntry>& model_registry() {
                 "(options widths=32-32-64-64-128-128, hidden=256)", build_vgg},
         {"resnet20", "ResNet-20 (CIFAR style, 1x1-conv shortcuts): 3 stages x 3 basic blocks, 16/32/64 channels "
                      "(options widths=16-32-64, inner=<9 widths>, blocks=3)", build_resnet20},
+        {"bert-mlm", "mini-BERT for masked-language modelling (decoder tied to the word embedding)", build_bert_mlm},
+        {"bert-cls", "mini-BERT with a [CLS] classification head (option classes=N)", build_bert_cls},
     };
     return registry;
 }

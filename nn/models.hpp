@@ -21,6 +21,7 @@ struct ModelSpec {
     std::string str() const;  // canonical text: name[:k=v,...] with keys sorted
     // Option accessors; a missing key gives `fallback`, a malformed value throws naming the spec.
     std::vector<int64_t> ints(const std::string& key, const std::vector<int64_t>& fallback) const;
+    double number(const std::string& key, double fallback) const;  // a finite decimal number
 };
 
 struct ModelEntry {

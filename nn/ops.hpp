@@ -57,7 +57,7 @@ Tensor mean(const Tensor& x);
 Tensor sum(const Tensor& x, int dim, bool keepdim = false);     // along one dim
 Tensor mean(const Tensor& x, int dim, bool keepdim = false);
 
-// ---- convolution, pooling, normalisation (ops_conv.cpp, ops_pool.cpp, ops_norm.cpp) ----
+// ---- convolution, pooling, normalisation (ops_conv.cpp, ops_pool.cpp, ops_batch_norm.cpp) ----
 // x [B, C, H, W], weight [OC, C, KH, KW] (PyTorch layout), bias [OC] or undefined -> [B, OC, OH, OW]
 // with OH = (H + 2 padding - KH) / stride + 1. relu = true fuses max(0, .) into the output (the same
 // values and gradients as relu(conv2d(...)), one pass fewer over memory).
@@ -87,6 +87,28 @@ Tensor log_softmax(const Tensor& x, int dim = -1);
 // are skipped (mean over the rest; 0 when all are ignored), as torch.nn.functional.cross_entropy.
 Tensor cross_entropy(const Tensor& logits, const IntTensor& target, int64_t ignore_index = -100);
 Tensor mse_loss(const Tensor& pred, const Tensor& target);     // mean squared error
+
+// ---- layer normalisation (ops_layer_norm.cpp) ----
+// Layer normalisation over the last dimension, as torch.nn.functional.layer_norm: weight, bias [C].
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
+
+// ---- row gathers (ops_embedding.cpp) ----
+// weight [N, C] rows picked by ids (any shape) -> [ids..., C], as torch.nn.functional.embedding:
+// the row padding_idx (if >= 0) is looked up normally but never receives a gradient.
+Tensor embedding(const IntTensor& ids, const Tensor& weight, int64_t padding_idx = -1);
+// x [N, C] rows picked by rows [M] -> [M, C] (x[rows] in PyTorch); gradients scatter-add back.
+Tensor index_rows(const Tensor& x, const IntTensor& rows);
+
+// ---- attention (ops_attention.cpp) ----
+// Multi-head scaled dot-product attention. q, k, v [B, T, H*D]: head h owns columns [h*D, (h+1)*D)
+// (so head h of a projection [H*D, C] is its rows [h*D, (h+1)*D)). key_mask [B, T] holds 1 where a key
+// may be attended and 0 at padding (empty: attend everywhere); masked keys get probability exactly 0
+// and a query with no key left gets a zero output. head_mask [H] (or undefined) multiplies each head's
+// output, as the head_mask of HF BERT: 0 switches a head off, and its gradient is the head-importance
+// score of Michel et al. (2019). Dropout with probability dropout_p (when training) applies to the
+// attention probabilities, drawing one seed from `rng`. Returns the context [B, T, H*D].
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t n_heads, const IntTensor& key_mask,
+                 const Tensor& head_mask, float dropout_p, bool training, Rng& rng = op_rng());
 
 // ---- non-differentiable helpers ----
 IntTensor argmax_rows(const Tensor& x);                            // [N, C] -> [N]

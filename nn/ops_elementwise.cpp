@@ -105,6 +105,47 @@ void log_forward(float* y, const float* x, int64_t n) {
     map_unary(y, x, n, [](batch v) { return xsimd::log(v); }, [](float v) { return std::log(v); });
 }
 
+namespace {
+constexpr int64_t kDropoutBlock = 4096;  // elements per random stream of dropout_mask
+}
+
+void dropout_fill(float* m, int64_t n, float p, Rng& rng) {
+    // Two 32-bit draws per 64-bit output; an element is kept when its draw is >= p * 2^32.
+    const uint64_t threshold = uint64_t(double(p) * 4294967296.0);
+    const float keep = 1.0f / (1.0f - p);
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        uint64_t r = rng.next_u64();
+        m[i] = (r & 0xffffffffu) >= threshold ? keep : 0.0f;
+        m[i + 1] = (r >> 32) >= threshold ? keep : 0.0f;
+    }
+    if (i < n) m[i] = (rng.next_u64() & 0xffffffffu) >= threshold ? keep : 0.0f;
+}
+
+void dropout_mask(float* m, int64_t n, float p, uint64_t seed) {
+    const Rng base(seed);
+    int64_t n_blocks = (n + kDropoutBlock - 1) / kDropoutBlock;
+    parallel_for(n_blocks, 8, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; b++) {
+            Rng rng = base.fork(uint64_t(b));
+            int64_t start = b * kDropoutBlock;
+            dropout_fill(m + start, std::min(kDropoutBlock, n - start), p, rng);
+        }
+    });
+}
+
+void mul_forward(float* y, const float* a, const float* b, int64_t n) {
+    parallel_for(n, kGrain, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] * b[i];
+    });
+}
+
+void mul_backward(float* da, const float* dy, const float* b, int64_t n) {
+    parallel_for(n, kGrain, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; i++) da[i] += dy[i] * b[i];
+    });
+}
+
 }  // namespace kernels
 
 // ---- broadcasting binary ops --------------------------------------------------------------------
@@ -181,13 +222,14 @@ Tensor binary(const Tensor& a_in, const Tensor& b_in, BinOp op, const char* name
         return 0.0f;
     };
     if (a.shape() == b.shape()) {
-        int64_t n = y.numel();
-        switch (op) {  // separate loops so each vectorises
-            case BinOp::Add: for (int64_t i = 0; i < n; i++) py[i] = pa[i] + pb[i]; break;
-            case BinOp::Sub: for (int64_t i = 0; i < n; i++) py[i] = pa[i] - pb[i]; break;
-            case BinOp::Mul: for (int64_t i = 0; i < n; i++) py[i] = pa[i] * pb[i]; break;
-            case BinOp::Div: for (int64_t i = 0; i < n; i++) py[i] = pa[i] / pb[i]; break;
-        }
+        parallel_for(y.numel(), kernels::kGrain, [&](int64_t i0, int64_t i1) {
+            switch (op) {  // separate loops so each vectorises
+                case BinOp::Add: for (int64_t i = i0; i < i1; i++) py[i] = pa[i] + pb[i]; break;
+                case BinOp::Sub: for (int64_t i = i0; i < i1; i++) py[i] = pa[i] - pb[i]; break;
+                case BinOp::Mul: for (int64_t i = i0; i < i1; i++) py[i] = pa[i] * pb[i]; break;
+                case BinOp::Div: for (int64_t i = i0; i < i1; i++) py[i] = pa[i] / pb[i]; break;
+            }
+        });
     } else {
         Shape sa = broadcast_strides(a.shape(), out_shape), sb = broadcast_strides(b.shape(), out_shape);
         broadcast_loop(out_shape, sa, sb, [&](int64_t i, int64_t ia, int64_t ib) { py[i] = apply(pa[ia], pb[ib]); });
@@ -198,6 +240,16 @@ Tensor binary(const Tensor& a_in, const Tensor& b_in, BinOp op, const char* name
             const float *pa = a.data(), *pb = b.data(), *d = dy.data();
             float* ga = a.requires_grad() ? a.grad_data() : nullptr;
             float* gb = b.requires_grad() ? b.grad_data() : nullptr;
+            if (a.shape() == b.shape() && (op == BinOp::Add || op == BinOp::Sub)) {  // the residual-add case
+                const float sign = op == BinOp::Add ? 1.0f : -1.0f;
+                parallel_for(dy.numel(), kernels::kGrain, [&](int64_t i0, int64_t i1) {
+                    if (ga)
+                        for (int64_t i = i0; i < i1; i++) ga[i] += d[i];
+                    if (gb)
+                        for (int64_t i = i0; i < i1; i++) gb[i] += sign * d[i];
+                });
+                return;
+            }
             broadcast_loop(out_shape, sa, sb, [&](int64_t i, int64_t ia, int64_t ib) {
                 float g = d[i];
                 switch (op) {
@@ -338,19 +390,11 @@ Tensor dropout(const Tensor& x_in, float p, bool training, Rng& rng) {
     Tensor x = x_in.contiguous();
     Tensor mask = Tensor::empty(x.shape());  // 0 or 1/(1-p), kept for backward
     Tensor y = Tensor::empty(x.shape());
-    float scale = 1.0f / (1.0f - p);
-    float* m = mask.data();
-    const float* px = x.data();
-    float* py = y.data();
-    for (int64_t i = 0, n = x.numel(); i < n; i++) {
-        m[i] = rng.uniform() >= p ? scale : 0.0f;
-        py[i] = px[i] * m[i];
-    }
+    kernels::dropout_mask(mask.data(), x.numel(), p, rng.next_u64());
+    kernels::mul_forward(y.data(), x.data(), mask.data(), x.numel());
     if (any_requires_grad({&x})) {
         attach_grad_fn(y, "dropout", {x}, [x, mask](const Tensor& dy) {
-            float* g = x.grad_data();
-            const float *d = dy.data(), *mm = mask.data();
-            for (int64_t i = 0, n = dy.numel(); i < n; i++) g[i] += d[i] * mm[i];
+            kernels::mul_backward(x.grad_data(), dy.data(), mask.data(), dy.numel());
         });
     }
     return y;

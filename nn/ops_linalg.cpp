@@ -64,8 +64,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void linear_forward(float* y, const float* x, const float* w, const float* b, int64_t B, int64_t IN,
                     int64_t OUT) {
     if (b) {
-        for (int64_t i = 0; i < B; i++)
-            for (int64_t o = 0; o < OUT; o++) y[i * OUT + o] = b[o];
+        parallel_for(B, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, OUT)), [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; i++)
+                for (int64_t o = 0; o < OUT; o++) y[i * OUT + o] = b[o];
+        });
     }
     gemm(false, true, B, OUT, IN, 1.0f, x, IN, w, IN, b ? 1.0f : 0.0f, y, OUT);
 }
@@ -74,9 +76,11 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      int64_t B, int64_t IN, int64_t OUT) {
     if (dx) gemm(false, false, B, IN, OUT, 1.0f, dy, OUT, w, IN, 1.0f, dx, IN);
     if (dw) gemm(true, false, OUT, IN, B, 1.0f, dy, OUT, x, IN, 1.0f, dw, IN);
-    if (db) {
-        for (int64_t i = 0; i < B; i++)
-            for (int64_t o = 0; o < OUT; o++) db[o] += dy[i * OUT + o];
+    if (db) {  // column blocks per thread; each column sums its rows in order
+        parallel_for(OUT, std::max<int64_t>(16, 16384 / std::max<int64_t>(1, B)), [&](int64_t o0, int64_t o1) {
+            for (int64_t i = 0; i < B; i++)
+                for (int64_t o = o0; o < o1; o++) db[o] += dy[i * OUT + o];
+        });
     }
 }
 

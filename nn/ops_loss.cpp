@@ -2,6 +2,7 @@
 // is the well-conditioned softmax - onehot rather than a product of two Jacobians.
 #include <cmath>
 #include <vector>
+#include <xsimd/xsimd.hpp>
 
 #include "nn/check.hpp"
 #include "nn/kernels.hpp"
@@ -11,6 +12,27 @@
 namespace nn {
 
 namespace kernels {
+
+namespace {
+
+using batch = xsimd::batch<float>;
+constexpr int64_t kLanes = int64_t(batch::size);
+
+// p[c] = exp(x[c] - mx) for c < C; returns their sum (float lanes, then the tail).
+float exp_shifted(float* p, const float* x, float mx, int64_t C) {
+    batch vsum(0.0f), vmx(mx);
+    int64_t c = 0;
+    for (; c + kLanes <= C; c += kLanes) {
+        batch e = xsimd::exp(batch::load_unaligned(x + c) - vmx);
+        e.store_unaligned(p + c);
+        vsum += e;
+    }
+    float s = xsimd::hadd(vsum);
+    for (; c < C; c++) s += (p[c] = std::exp(x[c] - mx));
+    return s;
+}
+
+}  // namespace
 
 void softmax_forward(float* y, const float* x, int64_t R, int64_t C) {
     parallel_for(R, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t r0, int64_t r1) {
@@ -24,9 +46,7 @@ void softmax_forward(float* y, const float* x, int64_t R, int64_t C) {
                 for (int64_t c = 0; c < C; c++) yr[c] = 0.0f;
                 continue;
             }
-            float s = 0.0f;
-            for (int64_t c = 0; c < C; c++) s += (yr[c] = std::exp(xr[c] - mx));
-            float inv = 1.0f / s;
+            float inv = 1.0f / exp_shifted(yr, xr, mx, C);
             for (int64_t c = 0; c < C; c++) yr[c] *= inv;
         }
     });
@@ -79,8 +99,7 @@ double cross_entropy_forward(float* probs, int64_t* n_counted, const float* logi
             float* pr = probs + i * C;
             float mx = -INFINITY;
             for (int64_t c = 0; c < C; c++) mx = std::max(mx, xr[c]);
-            float s = 0.0f;
-            for (int64_t c = 0; c < C; c++) s += (pr[c] = std::exp(xr[c] - mx));
+            float s = exp_shifted(pr, xr, mx, C);
             float inv = 1.0f / s;
             for (int64_t c = 0; c < C; c++) pr[c] *= inv;
             int64_t t = target[i];
@@ -100,14 +119,16 @@ double cross_entropy_forward(float* probs, int64_t* n_counted, const float* logi
 
 void cross_entropy_backward(float* dlogits, const float* probs, const int64_t* target, int64_t N, int64_t C,
                             int64_t ignore_index, float scale) {
-    for (int64_t i = 0; i < N; i++) {
-        int64_t t = target[i];
-        if (t == ignore_index) continue;
-        float* d = dlogits + i * C;
-        const float* p = probs + i * C;
-        for (int64_t c = 0; c < C; c++) d[c] += scale * p[c];
-        d[t] -= scale;
-    }
+    parallel_for(N, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C)), [&](int64_t r0, int64_t r1) {
+        for (int64_t i = r0; i < r1; i++) {
+            int64_t t = target[i];
+            if (t == ignore_index) continue;
+            float* d = dlogits + i * C;
+            const float* p = probs + i * C;
+            for (int64_t c = 0; c < C; c++) d[c] += scale * p[c];
+            d[t] -= scale;
+        }
+    });
 }
 
 }  // namespace kernels

@@ -28,21 +28,6 @@ Rng Rng::fork(uint64_t stream) const {
     return Rng(splitmix64(x));
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t Rng::next_u64() {
-    // xoshiro256** (Blackman & Vigna, 2018)
-    uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-}
-
 float Rng::uniform() { return float(next_u64() >> 40) * (1.0f / 16777216.0f); }
 
 float Rng::normal() {

@@ -19,7 +19,17 @@ public:
     // generator's seed history and `stream`; does not advance this generator.
     Rng fork(uint64_t stream) const;
 
-    uint64_t next_u64();
+    uint64_t next_u64() {  // xoshiro256** (Blackman & Vigna, 2018); inline: dropout draws millions per step
+        uint64_t result = rotl(s_[1] * 5, 7) * 9;
+        uint64_t t = s_[1] << 17;
+        s_[2] ^= s_[0];
+        s_[3] ^= s_[1];
+        s_[1] ^= s_[2];
+        s_[0] ^= s_[3];
+        s_[2] ^= t;
+        s_[3] = rotl(s_[3], 45);
+        return result;
+    }
     uint32_t next_u32() { return uint32_t(next_u64() >> 32); }
     float uniform();                          // [0, 1), 24 random bits
     float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
@@ -37,6 +47,7 @@ public:
     void set_state(const std::array<uint64_t, 4>& s) { s_ = s; }
 
 private:
+    static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     std::array<uint64_t, 4> s_{};
 };
 

@@ -127,20 +127,28 @@ double grad_norm_sq(const std::vector<NamedTensor>& params, std::string& bad) {
 
 }  // namespace
 
-EvalResult evaluate(Module& model, const data::Dataset& ds, int64_t batch_size) {
+StepOutput classification_step(Module& model, const data::Batch& batch) {
+    StepOutput out;
+    Tensor logits = model.forward(batch.x);
+    out.loss = cross_entropy(logits, batch.y);
+    out.n_correct = count_correct(logits, batch.y);
+    out.n_counted = out.n_items = batch.y.numel();
+    return out;
+}
+
+EvalResult evaluate(Module& model, const data::Dataset& ds, int64_t batch_size, const LossFn& loss_fn,
+                    int64_t bucket_batches) {
     bool was_training = model.training();
     model.eval();
     NoGradGuard no_grad;
-    data::DataLoader loader(ds, batch_size, false, 0);
+    data::DataLoader loader(ds, batch_size, false, 0, false, bucket_batches);
     double loss_sum = 0.0;
     int64_t correct = 0, n = 0;
     for (int64_t b = 0; b < loader.n_batches(); b++) {
-        data::Batch batch = loader.batch(b);
-        Tensor logits = model.forward(batch.x);
-        int64_t bs = batch.y.numel();
-        loss_sum += double(cross_entropy(logits, batch.y).item()) * double(bs);
-        correct += count_correct(logits, batch.y);
-        n += bs;
+        StepOutput out = loss_fn(model, loader.batch(b));
+        loss_sum += double(out.loss.item()) * double(out.n_counted);
+        correct += out.n_correct;
+        n += out.n_counted;
     }
     model.train(was_training);
     EvalResult r;
@@ -172,7 +180,7 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& cfg, const std::vec
 Trainer::Trainer(Module& model, TrainConfig cfg, const data::Dataset& train, const data::Dataset* val,
                  const data::Dataset* test)
     : model_(model), cfg_(std::move(cfg)), train_(train), val_(val), test_(test),
-      loader_(train, cfg_.batch_size, true, cfg_.seed) {
+      loader_(train, cfg_.batch_size, true, cfg_.seed, false, cfg_.bucket_batches) {
     ENSURE(cfg_.epochs > 0 || cfg_.max_steps > 0, "training needs epochs > 0 or max_steps > 0");
     ENSURE(cfg_.epochs >= 0 && cfg_.max_steps >= 0, "epochs (", cfg_.epochs, ") and max steps (", cfg_.max_steps,
            ") must not be negative");
@@ -234,7 +242,7 @@ TrainResult Trainer::fit() {
         row.train_loss = epoch_seen_ ? epoch_loss_ / double(epoch_seen_) : NAN;
         row.train_acc = epoch_seen_ ? double(epoch_correct_) / double(epoch_seen_) : NAN;
         if (val_) {
-            EvalResult v = evaluate(model_, *val_);
+            EvalResult v = evaluate(model_, *val_, 512, loss_fn, cfg_.bucket_batches);
             row.val_loss = v.loss;
             row.val_acc = v.accuracy;
             result.final_val = v;
@@ -252,7 +260,7 @@ TrainResult Trainer::fit() {
             }
         }
         if (test_ && cfg_.eval_test && (epoch_end || step_ == total)) {
-            EvalResult t = evaluate(model_, *test_);
+            EvalResult t = evaluate(model_, *test_, 512, loss_fn, cfg_.bucket_batches);
             row.test_loss = t.loss;
             row.test_acc = t.accuracy;
             result.final_test = t;
@@ -267,7 +275,8 @@ TrainResult Trainer::fit() {
                         cfg_.epochs, step_, total, row.train_loss, 100.0 * row.train_acc);
             if (val_) std::printf("  val loss %.4f acc %.2f%%", row.val_loss, 100.0 * row.val_acc);
             if (!std::isnan(row.test_acc)) std::printf("  test acc %.2f%%", 100.0 * row.test_acc);
-            std::printf("  %.0f img/s  %s elapsed\n", row.images_per_s, fmt_duration(row.seconds).c_str());
+            std::printf("  %.0f %s/s  %s elapsed\n", row.images_per_s, cfg_.item_name.c_str(),
+                        fmt_duration(row.seconds).c_str());
             std::fflush(stdout);
         }
     };
@@ -291,8 +300,8 @@ TrainResult Trainer::fit() {
         double ts = now_seconds();
         data::Batch batch = loader_.batch(b, true);
         apply_lr();
-        Tensor logits = model_.forward(batch.x);
-        Tensor loss = cross_entropy(logits, batch.y);
+        StepOutput out = loss_fn(model_, batch);
+        Tensor loss = out.loss;
         float loss_value = loss.item();
         ENSURE(std::isfinite(loss_value), "non-finite loss ", loss_value, " at step ", step_, " (epoch ", epoch,
                "): ", diagnose_non_finite_loss(params, batch.x), "; stopping", last_good_checkpoint(),
@@ -319,22 +328,21 @@ TrainResult Trainer::fit() {
         optimizer_->step();
         step_++;
         if (after_step) after_step(step_);
-        int64_t bs = batch.y.numel();
-        epoch_loss_ += double(loss_value) * double(bs);
-        epoch_correct_ += count_correct(logits, batch.y);
-        epoch_seen_ += bs;
+        epoch_loss_ += double(loss_value) * double(out.n_counted);
+        epoch_correct_ += out.n_correct;
+        epoch_seen_ += out.n_counted;
         double dt = now_seconds() - ts;
         train_time += dt;
         since_t += dt;
-        images_since += bs;
+        images_since += out.n_items;
 
         if (tty && now_seconds() - last_print > 0.25) {
             last_print = now_seconds();
             double rate = train_time > 0 ? double(step_ - start_step) / train_time : 0.0;
-            std::printf("\r\033[Kepoch %" PRId64 "/%" PRId64 "  step %" PRId64 "/%" PRId64 "  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
+            std::printf("\r\033[Kepoch %" PRId64 "/%" PRId64 "  step %" PRId64 "/%" PRId64 "  loss %.4f  acc %.2f%%  %.0f %s/s  ETA %s",
                         epoch + 1, cfg_.epochs, step_, total, epoch_loss_ / double(epoch_seen_),
                         100.0 * double(epoch_correct_) / double(epoch_seen_), double(images_since) / since_t,
-                        fmt_duration(rate > 0 ? double(total - step_) / rate : NAN).c_str());
+                        cfg_.item_name.c_str(), fmt_duration(rate > 0 ? double(total - step_) / rate : NAN).c_str());
             std::fflush(stdout);
         }
         bool epoch_end = step_ % spe == 0;

@@ -1,4 +1,5 @@
-// The training loop for classifiers: batches from a data::Dataset, forward, cross-entropy, backward,
+// The training loop: batches from a data::Dataset, forward and loss (cross-entropy of a classifier by
+// default; any LossFn, e.g. masked-language modelling, in its place), backward,
 // optimizer step, an explicit after-step hook (where pruning re-applies its masks), periodic
 // evaluation, a progress line, metrics.csv, and checkpoints that hold everything needed to resume
 // bit-identically (weights, optimizer state, step, RNG state, running epoch sums, and the settings
@@ -48,20 +49,35 @@ struct TrainConfig {
     bool progress = true;             // progress line on stdout
     bool eval_test = true;            // also evaluate the test set at each epoch end
     bool flush_denormals = true;      // FTZ/DAZ during fit() (see set_flush_denormals in threads.hpp)
+    int64_t bucket_batches = 0;       // > 0: batch examples of similar Dataset::length (text)
+    std::string item_name = "img";    // unit of the throughput in the progress line ("tok" for text)
 };
 
 struct EvalResult {
     double loss = 0.0, accuracy = 0.0;
-    int64_t n = 0;
+    int64_t n = 0;  // targets counted (examples, or masked tokens for MLM)
 };
 
-// Loss and accuracy of `model` (put in eval mode, restored afterwards) over a dataset.
-EvalResult evaluate(Module& model, const data::Dataset& ds, int64_t batch_size = 512);
+// What one batch contributes: the mean loss over its counted targets (what backward differentiates),
+// how many of those were predicted correctly, how many were counted, and how many input items
+// (images, tokens) were processed, for throughput.
+struct StepOutput {
+    Tensor loss;
+    int64_t n_correct = 0, n_counted = 0, n_items = 0;
+};
+using LossFn = std::function<StepOutput(Module& model, const data::Batch& batch)>;
+// The classifier's loss: cross-entropy of model.forward(batch.x) against batch.y.
+StepOutput classification_step(Module& model, const data::Batch& batch);
+
+// Loss and accuracy of `model` (put in eval mode, restored afterwards) over a dataset, as averages
+// over the counted targets of loss_fn. bucket_batches as in DataLoader (the order never matters).
+EvalResult evaluate(Module& model, const data::Dataset& ds, int64_t batch_size = 512,
+                    const LossFn& loss_fn = classification_step, int64_t bucket_batches = 0);
 
 struct MetricsRow {
     int64_t step = 0;
     double epoch = 0, lr = 0, train_loss = 0, train_acc = 0, val_loss = NAN, val_acc = NAN, test_loss = NAN,
-           test_acc = NAN, seconds = 0, images_per_s = 0;
+           test_acc = NAN, seconds = 0, images_per_s = 0;  // items (images or tokens) per second
 };
 
 struct TrainResult {
@@ -93,6 +109,7 @@ public:
     std::function<void(st::File&)> save_extra;
     std::function<void(const st::File&)> load_extra;
     std::map<std::string, std::string> metadata;  // written into every checkpoint (e.g. "arch")
+    LossFn loss_fn = classification_step;          // forward + loss of one batch
 
     // Full training state as a file image, to a file (atomic) and back. Loading checks that the model
     // and every trajectory-shaping setting (seed, batch size, optimizer and its hyper-parameters, LR
