@@ -6,6 +6,7 @@
 #include "data/dataset.hpp"
 #include "experiments/args.hpp"
 #include "experiments/cli.hpp"
+#include "experiments/crash.hpp"
 #include "nn/check.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/io.hpp"
@@ -26,9 +27,10 @@ int cmd_train(const Argv& argv) {
     cfg.lr = 0.05f;
     cfg.weight_decay = 5e-4f;
     int threads = 1;
-    int64_t n_val = 5000;
+    int64_t n_val = 5000, train_subset = 0;
     bool resume = false;
     std::string recipe;
+    std::string crash_at;
     Args args("secateurs train", "Train a model on Fashion-MNIST. Writes metrics.csv, last.safetensors (full training\n"
                                  "state, for --resume), best.safetensors (best validation accuracy) and model.safetensors\n"
                                  "(final weights) into --out.");
@@ -46,18 +48,33 @@ int cmd_train(const Argv& argv) {
         .add("gamma", &cfg.gamma, "step schedule: decay factor")
         .add("clip-grad-norm", &cfg.clip_grad_norm, "clip the global gradient norm (0: off)")
         .add("val", &n_val, "training examples held out for validation")
+        .add("train-subset", &train_subset, "use only the first N training examples (0: all; for quick tests)")
         .add("eval-every", &cfg.eval_every, "steps between validation passes (0: each epoch)")
         .add("max-steps", &cfg.max_steps, "stop after this many steps (0: all epochs)")
         .add("checkpoint-every", &cfg.checkpoint_every, "steps between checkpoints (0: each epoch)")
+        .add("keep-checkpoints", &cfg.keep_checkpoints, "step-numbered checkpoints kept besides last (0: last only)")
         .add("seed", &cfg.seed, "seed for initialisation, data order and dropout")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("out", &cfg.out_dir, "output directory (empty: write nothing)")
-        .add("resume", &resume, "continue from <out>/last.safetensors if present")
-        .add("recipe", &recipe, "prune during training as this recipe says (see README: recipes)");
+        .add("resume", &resume, "continue from the newest checkpoint in --out, if any")
+        .add("recipe", &recipe, "prune during training as this recipe says (see README: recipes)")
+        .add("crash-at", &crash_at, "fault injection for the crash tests: SIGKILL at STEP, STEP:write or STEP:link");
     if (!args.parse(argv)) return 0;
+    CrashPoint crash = CrashPoint::parse(crash_at);
+    ENSURE(train_subset >= 0, "--train-subset must be >= 0, got ", train_subset);
     apply_threads(threads);
 
     data::ImageDataset full = data::load_fashion_mnist("train");
+    if (train_subset > 0) {
+        ENSURE(train_subset <= full.size(), "--train-subset ", train_subset, " exceeds the ", full.size(),
+               " training examples");
+        std::vector<int64_t> first(static_cast<size_t>(train_subset));
+        for (int64_t i = 0; i < train_subset; i++) first[size_t(i)] = i;
+        std::string name = full.name;
+        full = full.subset(first);
+        full.name = name;
+    }
+
     data::ImageDataset test = data::load_fashion_mnist("test");
     auto [train, val] = data::split_validation(full, n_val, cfg.seed);
     nn::manual_seed(cfg.seed);
@@ -72,8 +89,11 @@ int cmd_train(const Argv& argv) {
         pruning = std::make_unique<prune::RecipeRunner>(prune::load_recipe(recipe), *net, train, cfg.seed);
         pruning->attach(trainer);
     }
-    if (resume && trainer.resume()) std::printf("resumed at step %lld\n", (long long)trainer.step());
+    arm_crash(crash, trainer);
+    if (resume && trainer.resume())
+        std::printf("resumed at step %lld from %s\n", (long long)trainer.step(), trainer.resumed_from().c_str());
     nn::TrainResult r = trainer.fit();
+    if (r.final_test.n == 0) r.final_test = nn::evaluate(*net, test);  // resumed at the final step
     if (pruning) {
         prune::Report rep = prune::make_report(net->named_parameters(), pruning->masks(), pruning->final_targets());
         std::printf("%s", prune::format_report(rep).c_str());

@@ -1,5 +1,7 @@
 // Entry point of the `secateurs` tool: dispatches to a subcommand and turns any nn::Error into one
 // line on stderr and exit status 1.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -35,6 +37,9 @@ void usage(FILE* out) {
 
 int main(int argc, char** argv) {
     nn::select_blas_core(argv);
+    // Past a file-size limit (ulimit -f) a write fails with EFBIG, reported like a full disk, instead
+    // of the default SIGXFSZ killing the process with a core dump.
+    ::signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -188,6 +188,16 @@ private:
             pos_++;
             if (c == '"') return out;
             if (static_cast<unsigned char>(c) < 0x20) error("control character in string");
+            if (static_cast<unsigned char>(c) >= 0x80) {
+                size_t len = utf8_sequence_length(s_, pos_ - 1);
+                if (len == 0) {
+                    pos_--;
+                    error("invalid UTF-8 in string");
+                }
+                out.append(s_.substr(pos_ - 1, len));
+                pos_ += len - 1;
+                continue;
+            }
             if (c != '\\') {
                 out += c;
                 continue;
@@ -228,6 +238,35 @@ private:
 };
 
 }  // namespace
+
+Value::Value() = default;
+Value::Value(const Value&) = default;
+Value::Value(Value&&) noexcept = default;
+Value& Value::operator=(const Value&) = default;
+Value& Value::operator=(Value&&) noexcept = default;
+Value::~Value() = default;
+
+size_t utf8_sequence_length(std::string_view s, size_t pos) {
+    auto byte = [&](size_t i) -> unsigned { return pos + i < s.size() ? static_cast<unsigned char>(s[pos + i]) : 0u; };
+    auto cont = [&](size_t i) { return (byte(i) & 0xC0) == 0x80; };
+    unsigned b0 = byte(0);
+    if (pos >= s.size()) return 0;
+    if (b0 < 0x80) return 1;
+    if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
+    if (b0 >= 0xE0 && b0 <= 0xEF) {
+        unsigned b1 = byte(1);
+        if (b0 == 0xE0 && b1 < 0xA0) return 0;   // overlong
+        if (b0 == 0xED && b1 >= 0xA0) return 0;  // UTF-16 surrogate
+        return cont(1) && cont(2) ? 3 : 0;
+    }
+    if (b0 >= 0xF0 && b0 <= 0xF4) {
+        unsigned b1 = byte(1);
+        if (b0 == 0xF0 && b1 < 0x90) return 0;   // overlong
+        if (b0 == 0xF4 && b1 >= 0x90) return 0;  // past U+10FFFF
+        return cont(1) && cont(2) && cont(3) ? 4 : 0;
+    }
+    return 0;  // continuation byte, C0/C1 overlong lead, or F5..FF
+}
 
 const Value* Value::find(const std::string& key) const {
     for (auto& [k, v] : members)

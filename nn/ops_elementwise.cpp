@@ -50,9 +50,11 @@ constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
 const char* simd_arch_name() { return xsimd::default_arch::name(); }
 
+// NOTE: written as "v <= 0 ? 0 : v" so that NaN passes through as in torch.relu; max(v, 0) would turn
+// NaN into 0 and hide a diverging run from the trainer's non-finite checks.
 void relu_forward(float* y, const float* x, int64_t n) {
-    map_unary(y, x, n, [](batch v) { return xsimd::max(v, batch(0.0f)); },
-              [](float v) { return v > 0.0f ? v : 0.0f; });
+    map_unary(y, x, n, [](batch v) { return xsimd::select(v <= batch(0.0f), batch(0.0f), v); },
+              [](float v) { return v <= 0.0f ? 0.0f : v; });
 }
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
     map_backward(dx, dy, y, n, [](batch d, batch v) { return xsimd::select(v > batch(0.0f), d, batch(0.0f)); },

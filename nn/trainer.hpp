@@ -1,8 +1,12 @@
 // The training loop for classifiers: batches from a data::Dataset, forward, cross-entropy, backward,
 // optimizer step, an explicit after-step hook (where pruning re-applies its masks), periodic
 // evaluation, a progress line, metrics.csv, and checkpoints that hold everything needed to resume
-// bit-identically (weights, optimizer state, step, RNG state, running epoch sums). The data order of
-// an epoch is a pure function of (seed, epoch), so the position is just the step number.
+// bit-identically (weights, optimizer state, step, RNG state, running epoch sums, and the settings
+// that shape the trajectory, which a resume must match). The data order of an epoch is a pure
+// function of (seed, epoch), so the position is just the step number.
+// Checkpoints in <out>: checkpoint-<step>.safetensors (the newest keep_checkpoints of them) and
+// last.safetensors (a hard link to the newest). Every file is written atomically; a run killed at
+// any instant resumes from the newest checkpoint that reads back whole.
 // The trainer sits at the top of nn/ and consumes data::Dataset; it knows nothing of pruning.
 #pragma once
 
@@ -39,7 +43,7 @@ struct TrainConfig {
     int64_t start_step = 0;           // begin here, as if this many steps were taken (data order and
                                       // LR schedule continue from it: rewinding to step k)
     int64_t checkpoint_every = 0;     // steps between checkpoints (0: at each epoch end)
-    int keep_checkpoints = 1;         // how many step-numbered checkpoints to keep besides last
+    int keep_checkpoints = 2;         // step-numbered checkpoints kept (0: only last.safetensors)
     std::string out_dir;              // empty: write nothing
     bool progress = true;             // progress line on stdout
     bool eval_test = true;            // also evaluate the test set at each epoch end
@@ -83,16 +87,29 @@ public:
     std::function<void(int64_t step)> before_step;
     std::function<void(int64_t step)> after_backward;
     std::function<void(int64_t step)> after_step;
-    // Extra tensors and metadata for checkpoints (masks, pruning level), and their restore.
+    // Extra tensors and metadata for checkpoints (masks, pruning level), and their restore. save_extra
+    // must only add to the file: it is also called once when fit() starts, to size a checkpoint.
     std::function<void(st::File&)> save_extra;
     std::function<void(const st::File&)> load_extra;
     std::map<std::string, std::string> metadata;  // written into every checkpoint (e.g. "arch")
 
-    // Full training state to a file (atomic) and back. load_state checks the model matches.
+    // Full training state as a file image, to a file (atomic) and back. Loading checks that the model
+    // and every trajectory-shaping setting (seed, batch size, optimizer and its hyper-parameters, LR
+    // schedule, total steps, training-set size) match, naming the first that differs.
+    st::File state_file() const;
     void save_state(const std::string& path) const;
     void load_state(const std::string& path);
-    // Resumes from <out_dir>/last.safetensors if it exists; returns whether it did.
+    void load_state(const st::File& f, const std::string& source);
+    // Resumes from the newest readable checkpoint in out_dir (last.safetensors or checkpoint-<step>),
+    // skipping (with a note on stderr) files that do not read back whole; removes temporary files
+    // left by a killed writer and drops metrics rows after the checkpoint's step. Returns whether it
+    // resumed; resumed_from() names the file.
     bool resume();
+    const std::string& resumed_from() const { return resumed_from_; }
+    // The step-numbered checkpoints in `dir`, oldest first.
+    static std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& dir);
+    // Bytes one checkpoint of this run takes (optimizer buffers that are created lazily included).
+    uint64_t checkpoint_bytes() const;
 
     Optimizer& optimizer() { return *optimizer_; }
     int64_t step() const { return step_; }
@@ -104,7 +121,8 @@ private:
     void apply_lr();
     void write_metrics_row(const MetricsRow& row, bool header);
     void truncate_metrics_after(int64_t step);
-    void checkpoint(bool epoch_end);
+    void checkpoint();
+    std::string last_good_checkpoint() const;
 
     Module& model_;
     TrainConfig cfg_;
@@ -120,6 +138,8 @@ private:
     int64_t epoch_correct_ = 0, epoch_seen_ = 0;
     double best_val_acc_ = NAN;
     int64_t best_step_ = -1;
+    int64_t last_checkpoint_step_ = -1;  // step of the newest checkpoint written or resumed from
+    std::string resumed_from_;
 };
 
 // Builds the optimizer named in the config over the model's parameters.

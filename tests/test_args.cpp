@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "experiments/args.hpp"
+#include "experiments/crash.hpp"
+#include "nn/models.hpp"
 #include "nn/check.hpp"
 
 TEST_CASE("args: typed options, defaults, changed values and errors", "[args]") {
@@ -38,4 +40,22 @@ TEST_CASE("args: typed options, defaults, changed values and errors", "[args]") 
     REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--epochs", "99999999999"}), Catch::Contains("out of range"));
     experiments::Args c = make();
     REQUIRE_THROWS_WITH(c.parse(std::vector<std::string>{"x", "y"}), Catch::Contains("unexpected argument 'y'"));
+}
+
+TEST_CASE("crash points and model specs: malformed values are refused", "[args][bad-input]") {
+    using experiments::CrashPoint;
+    REQUIRE(CrashPoint::parse("").step == -1);
+    CrashPoint p = CrashPoint::parse("14:write");
+    REQUIRE(p.step == 14);
+    REQUIRE(p.where == CrashPoint::Where::CheckpointWrite);
+    REQUIRE(CrashPoint::parse("21:link").where == CrashPoint::Where::CheckpointLink);
+    REQUIRE(CrashPoint::parse("7").where == CrashPoint::Where::AfterStep);
+    REQUIRE_THROWS_WITH(CrashPoint::parse("3:foo"), Catch::Contains("--crash-at '3:foo': unknown point 'foo' (expected write or link)"));
+    for (const char* bad : {"0", "-2", "x", ":write", "5x"})
+        REQUIRE_THROWS_WITH(CrashPoint::parse(bad), Catch::Contains("expected STEP, STEP:write or STEP:link with STEP > 0"));
+    REQUIRE_THROWS_WITH(nn::make_model("vgg", 1), Catch::Contains("unknown model 'vgg' (known: lenet300)"));
+    REQUIRE_THROWS_WITH(nn::make_model("lenet300:hidden=3x", 1),
+                        Catch::Contains("model spec 'lenet300:hidden=3x': option hidden='3x' must be positive integers joined by '-'"));
+    REQUIRE_THROWS_WITH(nn::make_model("lenet300:hidden", 1), Catch::Contains("option 'hidden' is not key=value"));
+    REQUIRE_THROWS_WITH(nn::make_model("lenet300:hidden=0-5", 1), Catch::Contains("must be positive integers"));
 }

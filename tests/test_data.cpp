@@ -1,9 +1,12 @@
-// IDX reader (one test per bad input), datasets, the loader's determinism, and the real
-// Fashion-MNIST files when `make data` has prepared them.
+// IDX and CIFAR-10 readers (one test per bad input), datasets, the loader's determinism, and the
+// real Fashion-MNIST files when `make data` has prepared them.
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "data/cifar.hpp"
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
 #include "helpers.hpp"
@@ -159,4 +162,84 @@ TEST_CASE("fashion-mnist: a missing data directory says to run make data", "[dat
                                                                 Catch::Contains("/nonexistent-data-dir"));
     if (old) setenv("SECATEURS_DATA", saved.c_str(), 1);
     else unsetenv("SECATEURS_DATA");
+}
+
+namespace {
+
+// CIFAR-10 records: label, then pixel value (record * 7 + channel * 3 + position) mod 256.
+std::vector<uint8_t> cifar_bytes(const std::vector<uint8_t>& labels) {
+    std::vector<uint8_t> b;
+    for (size_t r = 0; r < labels.size(); r++) {
+        b.push_back(labels[r]);
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < 1024; i++) b.push_back(uint8_t((r * 7 + size_t(c) * 3 + size_t(i)) % 256));
+    }
+    return b;
+}
+
+void require_cifar_rejected(const std::vector<uint8_t>& b, const std::string& expected) {
+    REQUIRE_THROWS_WITH(data::parse_cifar10(b.data(), b.size(), "bad.bin"),
+                        Catch::Contains("bad.bin") && Catch::Contains(expected));
+}
+
+}  // namespace
+
+TEST_CASE("cifar-10: records parse into labels and channel planes", "[data][cifar]") {
+    auto b = cifar_bytes({3, 9});
+    data::CifarBatch batch = data::parse_cifar10(b.data(), b.size(), "ok.bin");
+    REQUIRE(batch.n == 2);
+    REQUIRE(batch.labels == std::vector<uint8_t>{3, 9});
+    REQUIRE(batch.pixels.size() == 2 * 3072);
+    REQUIRE(batch.pixels[1024] == 3);              // record 0, green plane, first pixel
+    REQUIRE(batch.pixels[3072 + 2048 + 5] == 18);  // record 1, blue plane, pixel 5: 7 + 6 + 5
+
+    write_bytes("t-cifar-a.bin", b);
+    write_bytes("t-cifar-b.bin", cifar_bytes({0}));
+    data::ImageDataset d = data::load_cifar10_files({"t-cifar-a.bin", "t-cifar-b.bin"}, 0.5f, 0.5f);
+    REQUIRE(d.size() == 3);
+    REQUIRE(d.images.shape() == nn::Shape{3, 3, 32, 32});
+    REQUIRE(d.labels.values == std::vector<int64_t>{3, 9, 0});
+    REQUIRE(d.images.at({1, 2, 0, 5}) == Approx((18.0f / 255.0f - 0.5f) / 0.5f));
+    REQUIRE(d.pad_value == -1.0f);
+    for (const char* f : {"t-cifar-a.bin", "t-cifar-b.bin"}) std::remove(f);
+}
+
+TEST_CASE("cifar-10: bad inputs each get one clear error", "[data][cifar][bad-input]") {
+    SECTION("gzip instead of raw") { require_cifar_rejected({0x1f, 0x8b, 8, 0, 1, 2}, "gzip-compressed"); }
+    SECTION("a tar archive") {
+        std::vector<uint8_t> tar(3073 * 2, 0);
+        std::memcpy(tar.data() + 257, "ustar", 5);
+        require_cifar_rejected(tar, "a tar archive; extract it");
+    }
+    SECTION("empty") { require_cifar_rejected({}, "empty file"); }
+    SECTION("truncated") {
+        auto b = cifar_bytes({1, 2});
+        b.resize(b.size() - 100);
+        require_cifar_rejected(b, "6046 bytes is not a whole number of 3073-byte CIFAR-10 records (1 records and 2973");
+    }
+    SECTION("CIFAR-100 records") { require_cifar_rejected(std::vector<uint8_t>(3074 * 3, 1), "the CIFAR-100 layout"); }
+    SECTION("label out of range") {
+        auto b = cifar_bytes({1, 2, 3});
+        b[2 * 3073] = 10;
+        require_cifar_rejected(b, "label 10 of record 2 (byte offset 6146) is outside [0, 10)");
+    }
+}
+
+TEST_CASE("cifar-10: the split files come from the data directory; missing ones say where to get them",
+          "[data][cifar][bad-input]") {
+    const char* old = std::getenv("SECATEURS_DATA");
+    std::string saved = old ? old : "";
+    std::string root = "t-cifar-root", dir = root + "/cifar-10-batches-bin";
+    nn::io::make_dirs(dir);
+    setenv("SECATEURS_DATA", root.c_str(), 1);
+    for (int i = 1; i <= 5; i++) write_bytes(dir + "/data_batch_" + std::to_string(i) + ".bin", cifar_bytes({uint8_t(i)}));
+    data::ImageDataset train = data::load_cifar10("train");
+    REQUIRE(train.labels.values == std::vector<int64_t>{1, 2, 3, 4, 5});
+    REQUIRE(train.name == "cifar-10/train");
+    REQUIRE_THROWS_WITH(data::load_cifar10("test"), Catch::Contains(dir + "/test_batch.bin: not found") &&
+                                                         Catch::Contains("cifar-10-binary.tar.gz"));
+    REQUIRE_THROWS_WITH(data::load_cifar10("val"), Catch::Contains("split must be 'train' or 'test'"));
+    if (old) setenv("SECATEURS_DATA", saved.c_str(), 1);
+    else unsetenv("SECATEURS_DATA");
+    std::filesystem::remove_all(root);
 }

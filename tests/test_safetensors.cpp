@@ -153,6 +153,25 @@ TEST_CASE("json: strict parsing", "[json]") {
     REQUIRE(nn::json::quote("a\"b\\\n") == "\"a\\\"b\\\\\\n\"");
 }
 
+TEST_CASE("json: strings must be valid UTF-8", "[json][bad-input]") {
+    // NOTE: quoted with append, not "\"" + s, which trips a false -Wrestrict in g++ 12 (GCC bug 105651).
+    auto quoted = [](const std::string& s) { return std::string(1, '"').append(s).append(1, '"'); };
+    auto parsed = [&](const std::string& s) { return nn::json::parse(quoted(s)).text; };
+    REQUIRE(parsed("caf\xc3\xa9") == "caf\xc3\xa9");              // 2-byte
+    REQUIRE(parsed("\xe2\x82\xac") == "\xe2\x82\xac");            // 3-byte (euro sign)
+    REQUIRE(parsed("\xf0\x9f\x98\x80") == "\xf0\x9f\x98\x80");  // 4-byte
+    REQUIRE(parsed("\xf4\x8f\xbf\xbf") == "\xf4\x8f\xbf\xbf");  // U+10FFFF, the last code point
+    for (const char* bad : {"\xff", "\x80", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                            "\xf0\x9f\x98", "a\xc3(b"}) {
+        INFO("bytes: " << bad);
+        REQUIRE_THROWS_WITH(nn::json::parse(quoted(bad), "x.json"),
+                            Catch::Contains("x.json: invalid JSON at byte") && Catch::Contains("invalid UTF-8 in string"));
+    }
+    // In a safetensors header too (the reference implementation reads the header as UTF-8).
+    std::string header = "{\"\xff\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}";
+    require_rejected(image(header, 4), "invalid UTF-8 in string");
+}
+
 TEST_CASE("checkpoint: model save/load round trip and shape mismatch errors", "[safetensors][checkpoint]") {
     auto a = nn::make_model("lenet300", 1);
     auto b = nn::make_model("lenet300", 2);

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/<target>/: a few small valid
+inputs and one of each kind of invalid input the README's bad-input table lists. Run once; the
+outputs are committed (crash reproducers found later are added next to them by hand)."""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def idx(type_code, dims, values):
+    return bytes([0, 0, type_code, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + bytes(values)
+
+
+put("idx", "valid-labels", idx(8, [5], [0, 1, 2, 9, 3]))
+put("idx", "valid-images", idx(8, [2, 3, 3], range(18)))
+put("idx", "gzip", b"\x1f\x8b\x08\x00" + bytes(12))
+put("idx", "bad-magic", b"\x50\x4b" + idx(8, [2], [1, 2])[2:])
+put("idx", "bad-type", idx(0x0D, [1], [0, 0, 0, 0]))
+put("idx", "truncated", idx(8, [4, 2, 2], range(10)))
+put("idx", "trailing", idx(8, [2], [1, 2, 3]))
+put("idx", "overflow", idx(8, [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF], []))
+
+record = lambda label, v: bytes([label]) + bytes((v + i) % 256 for i in range(3072))
+put("cifar", "valid-1", record(3, 0))
+put("cifar", "valid-2", record(0, 1) + record(9, 2))
+put("cifar", "label-10", record(10, 0))
+put("cifar", "truncated", record(1, 0)[:2000])
+put("cifar", "cifar100", bytes(3074))
+put("cifar", "gzip", b"\x1f\x8b\x08\x00" + bytes(60))
+
+
+def safetensors(header, data, declared=None):
+    h = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(h) if declared is None else declared) + h + data
+
+
+put("safetensors", "valid",
+    safetensors({"__metadata__": {"arch": "lenet300"},
+                 "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+                 "ids": {"dtype": "I64", "shape": [1], "data_offsets": [16, 24]},
+                 "h": {"dtype": "F16", "shape": [2], "data_offsets": [24, 28]},
+                 "b": {"dtype": "BF16", "shape": [], "data_offsets": [28, 30]},
+                 "m": {"dtype": "U8", "shape": [2], "data_offsets": [30, 32]}},
+                struct.pack("<4f", 1, 2, 3, 4) + struct.pack("<q", -7) + b"\x00\x3c\x00\xc0" + b"\x80\x3f" + b"\x01\x00"))
+put("safetensors", "valid-empty", safetensors({}, b""))
+put("safetensors", "huge-header", safetensors(b"{}", b"", declared=200_000_000))
+put("safetensors", "header-past-end", safetensors(b"{}", b"", declared=64))
+put("safetensors", "lying-size", safetensors({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, bytes(8)))
+put("safetensors", "overlap", safetensors({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                                           "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)))
+put("safetensors", "out-of-range", safetensors({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, bytes(8)))
+put("safetensors", "unknown-dtype", safetensors({"a": {"dtype": "F8", "shape": [2], "data_offsets": [0, 2]}}, bytes(2)))
+put("safetensors", "trailing", safetensors({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, bytes(8)))
+put("safetensors", "invalid-utf8", safetensors(b'{"\xff":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}', bytes(4)))
+
+put("json", "object", '{"a":[1,2.5e-3,"x\\u00e9\\n",true,false,null],"b":{"c":-0}}')
+put("json", "numbers", "[0,-1,18446744073709551615,18446744073709551616,1e308,-2.5E+3]")
+put("json", "surrogates", '["\\ud83d\\ude00","\\u0000"]')
+put("json", "utf8", '"caf\xc3\xa9 \xf0\x9f\x98\x80"'.encode("latin-1"))
+put("json", "bad-utf8", b'"\xc0\xaf"')
+put("json", "trailing-comma", "[1,]")
+put("json", "duplicate-key", '{"a":1,"a":2}')
+put("json", "deep", "[" * 70)
+
+put("args", "valid", "lenet300:hidden=300-100\0--epochs\0003\0--lr=0.5\0--resume\0in.bin\0--batch-size\0-4")
+put("args", "bool-word", "x\0--resume\0false\0--seed\00018446744073709551615")
+put("args", "bad", "x:y\0--epochs\0three\0--ratio\0nan\0--unknown")
+put("args", "missing-value", "x\0--model")
+put("args", "range", "lenet300:hidden=0-x\0a\0b\0--epochs\099999999999\0--seed\0-1")
