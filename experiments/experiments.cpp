@@ -4,10 +4,18 @@
 namespace experiments {
 
 std::unique_ptr<Experiment> make_baselines();
+std::unique_ptr<Experiment> make_scoring();
+std::unique_ptr<Experiment> make_scope();
+std::unique_ptr<Experiment> make_schedule();
+std::unique_ptr<Experiment> make_lottery();
 
 const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registry() {
     static const std::vector<std::pair<std::string, ExperimentFactory>> registry = {
         {"baselines", make_baselines},
+        {"scoring", make_scoring},
+        {"scope", make_scope},
+        {"schedule", make_schedule},
+        {"lottery", make_lottery},
     };
     return registry;
 }
