@@ -6,6 +6,7 @@
 //   secateurs experiment all [--profile P] [--threads N] [--out DIR]
 //   secateurs experiment NAME --help
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 
 #include "experiments/cli.hpp"
@@ -29,7 +30,8 @@ const char* kUsage =
     "  all                          run every experiment, then the report\n"
     "  NAME --help                  the experiment's own options and their defaults\n\n"
     "harness options: --profile smoke|quick|full (default quick), --out DIR (default runs),\n"
-    "                 --threads N (default 2), --shard K/N (run only every N-th point, starting at K)\n";
+    "                 --threads N (default 2), --shard K/N (run only every N-th point, starting at K),\n"
+    "                 --fresh (discard this profile's earlier results first; cached baselines stay)\n";
 
 // Harness options out of the argument list; the rest are the experiment's flags.
 RunOptions take_harness_options(std::vector<std::string>& args) {
@@ -42,6 +44,10 @@ RunOptions take_harness_options(std::vector<std::string>& args) {
         bool mine = false;
         for (const char* n : {"--profile", "--out", "--threads", "--shard"})
             mine = mine || args[i] == n || args[i].rfind(std::string(n) + "=", 0) == 0;
+        if (args[i] == "--fresh") {
+            opt.fresh = true;
+            continue;
+        }
         if (!mine) {
             rest.push_back(args[i]);
             continue;
@@ -88,6 +94,14 @@ int cmd_experiment(const Argv& argv_in) {
         return 0;
     }
     RunOptions opt = take_harness_options(args);
+    if (opt.fresh) {
+        ENSURE(verb == "run" || verb == "all", "secateurs experiment ", verb, ": --fresh only goes with run or all");
+        std::string root = nn::io::join(opt.out, profile_name(opt.profile));
+        std::string target = verb == "all" || args.empty() ? root : nn::io::join(root, args[0]);
+        std::error_code ec;
+        std::filesystem::remove_all(target, ec);
+        ENSURE(!ec, "secateurs experiment: cannot remove ", target, ": ", ec.message());
+    }
     if (verb == "report") {
         ENSURE(args.empty(), "secateurs experiment report: unexpected argument '", args.empty() ? "" : args[0], "'");
         std::printf("wrote %s/index.md and index.html\n", write_report(opt).c_str());

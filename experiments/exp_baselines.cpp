@@ -2,6 +2,8 @@
 // (Context::baseline). Reports their accuracy, size and training cost; no claim of its own.
 #include "experiments/harness.hpp"
 #include "experiments/plot.hpp"
+#include "experiments/presets.hpp"
+#include "nn/check.hpp"
 #include "nn/models.hpp"
 
 namespace experiments {
@@ -31,8 +33,10 @@ public:
         nn::TrainConfig cfg = ctx.recipe(p.at("model"), uint64_t(p.num("seed")));
         Context::Baseline b = ctx.baseline(p.at("model"), cfg);
         auto model = nn::make_model(p.at("model"), 0);
-        Table t({"model", "seed", "params", "epochs", "test_acc", "val_acc", "train_seconds"});
-        t.add({p.at("model"), p.at("seed"), std::to_string(model->num_parameters()), std::to_string(cfg.epochs),
+        data::Augment aug = default_augment(p.at("model"), "auto");
+        std::string recipe = nn::str_cat(cfg.optimizer, " lr ", cfg.lr, aug.enabled() ? ", crop + flip" : "");
+        Table t({"model", "seed", "params", "epochs", "recipe", "test_acc", "val_acc", "train_seconds"});
+        t.add({p.at("model"), p.at("seed"), std::to_string(model->num_parameters()), std::to_string(cfg.epochs), recipe,
                fmt(b.test_acc), fmt(b.val_acc), fmt(b.seconds)});
         return t;
     }
@@ -40,10 +44,11 @@ public:
     Section analyse(Context&, const Table& r) override {
         Section s;
         s.setup = "Fashion-MNIST, 55,000 training / 5,000 validation (held out of the training set) / 10,000 test "
-                  "images; SGD with momentum 0.9, cosine learning-rate decay, batch 128; epochs per model as listed; " +
+                  "images; cosine learning-rate decay, batch 128, weight decay 5e-4; optimizer (SGD has momentum 0.9), peak "
+                  "learning rate, augmentation and epochs per model as listed; " +
                   std::to_string(seeds_) + " seed(s) per model. These trained models are cached and reused by the "
                   "other experiments.";
-        Table summary({"model", "parameters", "epochs", "test accuracy (mean ± std)", "seeds", "training time (s)"});
+        Table summary({"model", "parameters", "epochs", "recipe", "test accuracy (mean ± std)", "seeds", "training time (s)"});
         for (const std::string& m : r.distinct("model")) {
             Table rows = r.where({{"model", m}});
             std::vector<double> acc, secs;
@@ -52,7 +57,7 @@ public:
                 secs.push_back(rows.num(i, "train_seconds"));
             }
             Stats a = stats_of(acc), t = stats_of(secs);
-            summary.add({m, rows.get(0, "params"), rows.get(0, "epochs"), fmt_fixed(a.mean, 2) + " ± " + fmt_fixed(a.std, 2) + " %",
+            summary.add({m, rows.get(0, "params"), rows.get(0, "epochs"), rows.get(0, "recipe"), fmt_fixed(a.mean, 2) + " ± " + fmt_fixed(a.std, 2) + " %",
                          std::to_string(a.n), fmt_fixed(t.mean, 1)});
         }
         s.tables.push_back({"Dense baselines on the Fashion-MNIST test set.", summary});

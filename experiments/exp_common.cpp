@@ -28,10 +28,12 @@ std::vector<nn::NamedTensor> prunable_weights(const nn::Module& model, bool with
     return prune::pick(params, names);
 }
 
-nn::TrainResult train_masked(Context& ctx, nn::Module& model, prune::MaskSet& masks, const nn::TrainConfig& cfg) {
+nn::TrainResult train_masked(Context& ctx, nn::Module& model, prune::MaskSet& masks, const nn::TrainConfig& cfg,
+                             const std::string& model_spec) {
     const Context::ImageData& d = ctx.fashion();
+    data::ImageDataset train = model_spec.empty() ? d.train : ctx.train_set(model_spec);
     masks.apply(model);
-    nn::Trainer trainer(model, cfg, d.train, &d.val, &d.test);
+    nn::Trainer trainer(model, cfg, train, &d.val, &d.test);
     prune::attach_masks(trainer, masks, model);
     return trainer.fit();
 }

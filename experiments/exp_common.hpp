@@ -23,8 +23,10 @@ std::shared_ptr<nn::Module> load_baseline(Context& ctx, const std::string& spec,
 std::vector<nn::NamedTensor> prunable_weights(const nn::Module& model, bool with_output_layer);
 
 // Trains `model` with `masks` enforced after every step (prune::attach_masks); returns the trainer's
-// result. Evaluates the test set at the end.
-nn::TrainResult train_masked(Context& ctx, nn::Module& model, prune::MaskSet& masks, const nn::TrainConfig& cfg);
+// result. Evaluates the test set at the end. With `model_spec`, training uses that model's default
+// augmentation (Context::train_set), as its baseline did.
+nn::TrainResult train_masked(Context& ctx, nn::Module& model, prune::MaskSet& masks, const nn::TrainConfig& cfg,
+                             const std::string& model_spec = "");
 
 // A fine-tuning recipe: `epochs` of SGD with momentum at `lr`, cosine decay, the baseline's batch.
 nn::TrainConfig finetune_config(const Context& ctx, int64_t epochs, float lr, uint64_t seed);

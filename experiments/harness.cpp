@@ -4,11 +4,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 
+#include "experiments/presets.hpp"
 #include "experiments/report.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
@@ -207,6 +209,8 @@ Context::Baseline Context::baseline(const std::string& model_spec, const nn::Tra
                                   cfg.momentum, "|", cfg.nesterov, "|", cfg.weight_decay, "|", cfg.schedule, "|",
                                   cfg.warmup_fraction, "|", cfg.step_epochs, "|", cfg.gamma, "|", cfg.clip_grad_norm, "|",
                                   cfg.seed, "|", cfg.max_steps, "|", n_val, "|", threads);
+    const data::Augment aug = default_augment(model_spec, "auto");
+    if (aug.enabled()) key += nn::str_cat("|augment ", aug.crop_padding, aug.hflip ? " flip" : "");
     std::string spec_dir = model_spec;
     for (char& c : spec_dir)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
@@ -229,7 +233,9 @@ Context::Baseline Context::baseline(const std::string& model_spec, const nn::Tra
     auto model = nn::make_model(model_spec, cfg.seed);
     cfg.out_dir = dir;
     nn::manual_seed(cfg.seed);
-    nn::Trainer trainer(*model, cfg, d.train, n_val > 0 ? &d.val : nullptr, &d.test);
+    data::ImageDataset train = d.train;  // shares the image storage
+    train.augment = aug;
+    nn::Trainer trainer(*model, cfg, train, n_val > 0 ? &d.val : nullptr, &d.test);
     trainer.metadata["arch"] = nn::ModelSpec::parse(model_spec).str();
     if (trainer.resume()) note("resumed baseline at step " + std::to_string(trainer.step()));
     nn::TrainResult r = trainer.fit();
@@ -244,21 +250,34 @@ Context::Baseline Context::baseline(const std::string& model_spec, const nn::Tra
 }
 
 nn::TrainConfig Context::recipe(const std::string& model_spec, uint64_t seed) const {
+    // The presets of experiments/presets.cpp (the recipes whose accuracy the README quotes) in the
+    // full profile; the quick profile halves the epochs of the convolutional nets (the cost of the
+    // whole suite is dominated by them) and keeps lenet300's; smoke trains 30 steps.
     std::string name = nn::ModelSpec::parse(model_spec).name;
+    const TrainPreset* p = find_preset(name);
     nn::TrainConfig c;
     c.seed = seed;
     c.batch_size = 128;
-    c.lr = 0.05f;
+    c.optimizer = p ? p->optimizer : "sgd";
+    c.lr = p ? p->lr : 0.05f;
     c.momentum = 0.9f;
-    c.weight_decay = 5e-4f;
+    c.weight_decay = p ? p->weight_decay : 5e-4f;
     c.schedule = "cosine";
-    c.epochs = profile == Profile::Full ? 20 : 10;
+    int64_t epochs = p ? p->epochs : 10;
+    if (name == "lenet300") epochs = profile == Profile::Full ? 20 : 10;
+    else if (profile == Profile::Quick) epochs = std::max<int64_t>(2, epochs / 2);
+    c.epochs = epochs;
     if (profile == Profile::Smoke) {
         c.epochs = 1;
         c.max_steps = 30;
     }
-    (void)name;  // per-model recipes join here as models are added
     return c;
+}
+
+data::ImageDataset Context::train_set(const std::string& model_spec) {
+    data::ImageDataset t = fashion().train;  // shares the image storage
+    t.augment = default_augment(model_spec, "auto");
+    return t;
 }
 
 // ---- environment ------------------------------------------------------------------------------------

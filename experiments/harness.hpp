@@ -89,6 +89,9 @@ struct Context {
     // every experiment asking for "the dense lenet300, seed 2" gets the same cached model.
     nn::TrainConfig recipe(const std::string& model_spec, uint64_t seed) const;
     Baseline baseline(const std::string& model_spec, uint64_t seed) { return baseline(model_spec, recipe(model_spec, seed)); }
+    // The training split of fashion() with the model's default augmentation (crop + flip for vgg and
+    // resnet20, none for the others; see presets.hpp); it shares the image storage.
+    data::ImageDataset train_set(const std::string& model_spec);
 
     // Progress line for a long step inside a point (e.g. training epochs).
     void note(const std::string& what) const;
@@ -118,6 +121,7 @@ struct RunOptions {
     int threads = 2;
     int shard_index = 0, shard_count = 1;  // --shard K/N -> index K-1 of N
     bool analyse = true;                   // merge + analyse after the points (unsharded runs)
+    bool fresh = false;                    // --fresh: discard <out>/<profile> first (the baseline cache stays)
 };
 void parse_shard(const std::string& text, int& index, int& count);
 

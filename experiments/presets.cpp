@@ -18,7 +18,7 @@ data::Augment default_augment(const std::string& model_spec, const std::string& 
     return a;
 }
 
-const TrainPreset& quick_preset(const std::string& name) {
+const TrainPreset* find_preset(const std::string& name) {
     // SGD has momentum 0.9 and a cosine schedule; batch 128 (the CLI's defaults).
     static const TrainPreset presets[] = {
         {"lenet300", 10, "sgd", 0.05f, 5e-4f, false},
@@ -30,8 +30,14 @@ const TrainPreset& quick_preset(const std::string& name) {
         {"resnet20", 8, "sgd", 0.1f, 5e-4f, true},
     };
     for (const TrainPreset& p : presets)
-        if (name == p.model) return p;
-    RAISE("no training preset for model '", name, "'");
+        if (name == p.model) return &p;
+    return nullptr;
+}
+
+const TrainPreset& quick_preset(const std::string& name) {
+    const TrainPreset* p = find_preset(name);
+    ENSURE(p, "no training preset for model '", name, "'");
+    return *p;
 }
 
 }  // namespace experiments

@@ -26,5 +26,7 @@ struct TrainPreset {
 // The quick-profile recipe of a model name (lenet300, lenet5, conv2/4/6, vgg, resnet20); throws
 // for other names.
 const TrainPreset& quick_preset(const std::string& model_name);
+// The same, or nullptr for a model without a preset.
+const TrainPreset* find_preset(const std::string& model_name);
 
 }  // namespace experiments
