@@ -77,7 +77,7 @@ private:
         return out;
     }
 
-    std::string models_ = "lenet300";
+    std::string models_ = "lenet300,vgg";
     int seeds_ = 2;
 };
 

@@ -5,6 +5,7 @@
 // a fresh random initialisation, and random masks of the same per-layer density. Per level: test
 // accuracy, best validation accuracy and the step it was reached (the early-stop iteration), cost.
 #include "experiments/exp_common.hpp"
+#include "nn/check.hpp"
 #include "nn/io.hpp"
 #include "prune/imp.hpp"
 
@@ -12,11 +13,22 @@ namespace experiments {
 
 namespace {
 
+// Two instances: "lottery" on lenet300 (all methods, both claims) and "lottery-conv" on conv4, where
+// training is ~100x dearer: the ticket and its controls only (claim C6), on a subset of the training
+// set, with fewer and larger pruning steps.
 class Lottery : public Experiment {
 public:
-    std::string name() const override { return "lottery"; }
-    std::string title() const override { return "Rewinding, fine-tuning and lottery tickets (C5, C6)"; }
-    std::vector<std::string> claims() const override { return {"C5", "C6"}; }
+    explicit Lottery(bool conv) : conv_(conv) {
+        if (conv_) model_ = "conv4";
+    }
+    std::string name() const override { return conv_ ? "lottery-conv" : "lottery"; }
+    std::string title() const override {
+        return conv_ ? "Lottery tickets in a convolutional network (C6)" : "Rewinding, fine-tuning and lottery tickets (C5, C6)";
+    }
+    std::vector<std::string> claims() const override {
+        if (conv_) return {"C6"};
+        return {"C5", "C6"};
+    }
 
     void configure(Args& args, Profile profile) override {
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
@@ -26,7 +38,22 @@ public:
         epochs_ = smoke ? 1 : full ? 6 : 3;
         finetune_epochs_ = smoke ? 1 : full ? 3 : 1;
         rewind_step_ = smoke ? 5 : 200;
+        if (conv_) {
+            seeds_ = smoke ? 1 : 2;
+            levels_ = smoke ? 2 : full ? 6 : 4;
+            rate_ = 0.4;
+            output_rate_ = 0.2;
+            epochs_ = smoke ? 1 : 2;
+            if (smoke) model_ = "conv2";  // the smoke profile checks the machinery, on the cheapest conv net
+            subset_ = smoke ? 256 : full ? 8000 : 3000;
+            eval_subset_ = smoke ? 128 : full ? 0 : 1000;
+            controls_ = "reinit";
+            lr_ = 3e-4f;  // Frankle & Carbin's Conv-4 rate
+        }
         args.add("model", &model_, "model spec")
+            .add("train-subset", &subset_, "train on the first N training images (0: all)")
+            .add("controls", &controls_, "controls of the ticket: reinit, random-mask (comma-separated)")
+            .add("eval-subset", &eval_subset_, "evaluate on the first N validation and 2N test images (0: all)")
             .add("seeds", &seeds_, "independent IMP runs per method")
             .add("levels", &levels_, "pruning levels after the dense level 0")
             .add("rate", &rate_, "fraction of surviving weights pruned per level")
@@ -42,9 +69,12 @@ public:
         std::vector<Point> out;
         double ticket_cost = 3.0 * double((levels_ + 1) * epochs_), rewind_cost = double((levels_ + 1) * epochs_);
         double ft_cost = double(epochs_ + levels_ * finetune_epochs_);
+        const double scale = conv_ ? 60.0 * double(subset_ > 0 ? subset_ : 55000) / 55000.0 : 1.0;  // vs lenet300
+        ticket_cost = scale * double(1 + prune::split_list(controls_).size()) * double((levels_ + 1) * epochs_);
         for (uint64_t seed : seed_list(seeds_)) {
             std::string sd = std::to_string(seed);
             out.push_back({"ticket-seed" + sd, {{"variant", "ticket"}, {"seed", sd}}, ticket_cost});
+            if (conv_) continue;
             out.push_back({"rewind-k-seed" + sd, {{"variant", "rewind-k"}, {"seed", sd}}, rewind_cost});
             out.push_back({"finetune-seed" + sd, {{"variant", "finetune"}, {"seed", sd}}, ft_cost});
         }
@@ -53,6 +83,25 @@ public:
 
     Table run_point(Context& ctx, const Point& p) override {
         const Context::ImageData& d = ctx.fashion();
+        data::ImageDataset train = d.train;
+        if (subset_ > 0) {
+            ENSURE(subset_ <= d.train.size(), "--train-subset ", subset_, " exceeds the ", d.train.size(), " training images");
+            std::vector<int64_t> first(static_cast<size_t>(subset_));
+            for (int64_t i = 0; i < subset_; i++) first[size_t(i)] = i;
+            train = d.train.subset(first);
+        }
+        // conv4 evaluates after every epoch of every level: outside the full profile it does so on the
+        // first --eval-subset images of the validation and test sets (2x for test).
+        data::ImageDataset val = d.val, test = d.test;
+        if (conv_ && eval_subset_ > 0) {
+            auto head = [](const data::ImageDataset& set, int64_t n) {
+                std::vector<int64_t> first(size_t(std::min(n, set.size())));
+                for (size_t i = 0; i < first.size(); i++) first[i] = int64_t(i);
+                return set.subset(first);
+            };
+            val = head(d.val, eval_subset_);
+            test = head(d.test, 2 * eval_subset_);
+        }
         uint64_t seed = uint64_t(p.num("seed"));
         prune::ImpConfig cfg;
         cfg.model = model_;
@@ -69,28 +118,31 @@ public:
         cfg.train.batch_size = 128;
         cfg.train.epochs = epochs_;
         cfg.train.seed = seed;
-        cfg.train.eval_every = ctx.profile == Profile::Smoke ? 5 : 100;
+        cfg.train.eval_every = conv_ ? 0 : ctx.profile == Profile::Smoke ? 5 : 100;  // conv: each epoch
         cfg.train.eval_test = true;
         cfg.train.progress = false;
-        if (ctx.profile == Profile::Smoke) cfg.train.max_steps = 20;
+        if (ctx.profile == Profile::Smoke) cfg.train.max_steps = conv_ ? 2 : 20;
         const std::string& v = p.at("variant");
         cfg.out_dir = nn::io::join(nn::io::join(ctx.run_dir, "imp"), p.id);
         std::vector<std::pair<std::string, std::vector<prune::ImpLevel>>> runs;
         if (v == "ticket") {
             cfg.rewind = "init";
-            runs.push_back({"ticket (rewind to θ0)", prune::run_imp(cfg, d.train, d.val, d.test)});
-            cfg.control = "reinit";
-            runs.push_back({"random re-init (control)", prune::run_imp(cfg, d.train, d.val, d.test)});
-            cfg.control = "random-mask";
-            runs.push_back({"random mask (control)", prune::run_imp(cfg, d.train, d.val, d.test)});
+            runs.push_back({"ticket (rewind to θ0)", prune::run_imp(cfg, train, val, test)});
+            for (const std::string& control : prune::split_list(controls_)) {
+                ENSURE(control == "reinit" || control == "random-mask", "--controls: unknown control '", control,
+                       "' (expected reinit or random-mask)");
+                cfg.control = control;
+                runs.push_back({control == "reinit" ? "random re-init (control)" : "random mask (control)",
+                                prune::run_imp(cfg, train, val, test)});
+            }
         } else if (v == "rewind-k") {
             cfg.rewind = "step:" + std::to_string(rewind_step_);
-            runs.push_back({"rewind to θk", prune::run_imp(cfg, d.train, d.val, d.test)});
+            runs.push_back({"rewind to θk", prune::run_imp(cfg, train, val, test)});
         } else {
             cfg.rewind = "none";
             cfg.finetune_epochs = finetune_epochs_;
             cfg.finetune_lr = finetune_lr_;
-            runs.push_back({"fine-tune (weights kept)", prune::run_imp(cfg, d.train, d.val, d.test)});
+            runs.push_back({"fine-tune (weights kept)", prune::run_imp(cfg, train, val, test)});
         }
         Table t({"method", "seed", "level", "density", "test_acc", "best_val_acc", "best_step", "steps", "seconds"});
         for (auto& [method, levels] : runs)
@@ -104,11 +156,17 @@ public:
         Section s;
         s.setup = model_ + ", " + std::to_string(seeds_) + " seeds; each level prunes " + fmt(100 * rate_, 3) +
                   " % of the surviving weights of every layer by |w| (" + fmt(100 * output_rate_, 3) +
-                  " % for the output layer), " + std::to_string(levels_) + " levels. Rewinding methods train " +
+                  " % for the output layer), " + std::to_string(levels_) + " levels" +
+                  (subset_ > 0 ? ", trained on the first " + std::to_string(subset_) + " training images" : std::string()) +
+                  (eval_subset_ > 0 ? ", evaluated on the first " + std::to_string(eval_subset_) + " validation and " +
+                                          std::to_string(2 * eval_subset_) + " test images" : std::string()) +
+                  ". Rewinding methods train " +
                   std::to_string(epochs_) + " epochs per level with Adam at a constant lr " + fmt(lr_) +
-                  " (Frankle & Carbin's LeNet setting); θk is the weights after " + std::to_string(rewind_step_) +
-                  " steps of the dense run. Weight preserving fine-tunes " + std::to_string(finetune_epochs_) +
-                  " epoch(s) per level at lr " + fmt(finetune_lr_) + ". Validation accuracy is measured every 100 steps; "
+                  " (Frankle & Carbin's setting for this network)" +
+                  (conv_ ? std::string("; controls: ") + controls_ + ". Validation accuracy is measured at each epoch end; "
+                         : "; θk is the weights after " + std::to_string(rewind_step_) +
+                               " steps of the dense run. Weight preserving fine-tunes " + std::to_string(finetune_epochs_) +
+                               " epoch(s) per level at lr " + fmt(finetune_lr_) + ". Validation accuracy is measured every 100 steps; ") +
                   "its best and the step it came at are the early-stop accuracy and iteration.";
         plot::Axes a;
         a.title = "Iterative magnitude pruning of " + model_;
@@ -166,6 +224,7 @@ public:
                               "least 1 point worse than the ticket",
                               ev});
 
+        if (conv_) return s;
         // C5: at the two sparsest levels, rewinding (θ0 or θk, the better) must match or beat weight
         // preserving, whose runs must be cheaper and no more stable (std over seeds at least rewinding's).
         int p5 = 0, t5 = 0;
@@ -203,7 +262,9 @@ public:
     }
 
 private:
-    std::string model_ = "lenet300";
+    bool conv_ = false;
+    std::string model_ = "lenet300", controls_ = "reinit,random-mask";
+    int64_t subset_ = 0, eval_subset_ = 0;
     int seeds_ = 2;
     int64_t levels_ = 9, epochs_ = 3, finetune_epochs_ = 1, rewind_step_ = 200;
     double rate_ = 0.3, output_rate_ = 0.15;
@@ -212,6 +273,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Experiment> make_lottery() { return std::make_unique<Lottery>(); }
+std::unique_ptr<Experiment> make_lottery() { return std::make_unique<Lottery>(false); }
+std::unique_ptr<Experiment> make_lottery_conv() { return std::make_unique<Lottery>(true); }
 
 }  // namespace experiments
