@@ -21,6 +21,10 @@ int cmd_pretrain(const Argv& args);   // cli_bert.cpp
 int cmd_finetune(const Argv& args);
 int cmd_baseline(const Argv& args);
 int cmd_bert_stats(const Argv& args);
+int cmd_sensitivity(const Argv& args);  // cli_thin.cpp
+int cmd_allocate(const Argv& args);
+int cmd_thin(const Argv& args);
+int cmd_flops(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);

@@ -9,6 +9,8 @@ std::unique_ptr<Experiment> make_scope();
 std::unique_ptr<Experiment> make_schedule();
 std::unique_ptr<Experiment> make_lottery();
 std::unique_ptr<Experiment> make_lottery_conv();
+std::unique_ptr<Experiment> make_sensitivity();
+std::unique_ptr<Experiment> make_filters();
 
 const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registry() {
     static const std::vector<std::pair<std::string, ExperimentFactory>> registry = {
@@ -18,6 +20,8 @@ const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registr
         {"schedule", make_schedule},
         {"lottery", make_lottery},
         {"lottery-conv", make_lottery_conv},
+        {"sensitivity", make_sensitivity},
+        {"filters", make_filters},
     };
     return registry;
 }

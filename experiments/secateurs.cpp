@@ -33,6 +33,12 @@ const Command kCommands[] = {
     {"baseline", "naive-Bayes and majority-class baselines of a text classification task", experiments::cmd_baseline},
     {"bert-stats", "weight statistics of a BERT checkpoint (near-zero fractions, embedding rows, heads)",
      experiments::cmd_bert_stats},
+    {"sensitivity", "per-layer pruning sensitivity of a checkpoint on the validation split (shardable)",
+     experiments::cmd_sensitivity},
+    {"allocate", "per-layer pruning ratios from sensitivity curves for a drop, params or FLOPs budget",
+     experiments::cmd_allocate},
+    {"thin", "remove pruned filters / neurons / heads: a smaller dense checkpoint", experiments::cmd_thin},
+    {"flops", "parameters and MACs per layer, dense and under masks", experiments::cmd_flops},
 };
 
 void usage(FILE* out) {

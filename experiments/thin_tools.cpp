@@ -1,0 +1,71 @@
+#include "experiments/thin_tools.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+
+#include "experiments/plot.hpp"
+#include "nn/autograd.hpp"
+#include "nn/rng.hpp"
+
+namespace experiments {
+
+namespace {
+
+double cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+}  // namespace
+
+SpeedComparison compare_speed(nn::Module& dense, nn::Module& thin, int64_t batch, int samples, int reps) {
+    nn::Rng rng(2);
+    nn::Tensor x = nn::Tensor::empty({batch, 1, 28, 28});
+    for (int64_t i = 0; i < x.numel(); i++) x.data()[i] = rng.normal();
+    dense.eval();
+    thin.eval();
+    nn::NoGradGuard no_grad;
+    auto time = [&](nn::Module& m) {
+        double t0 = cpu_seconds();
+        for (int r = 0; r < reps; r++) m.forward(x);
+        return 1000.0 * (cpu_seconds() - t0) / double(reps);
+    };
+    dense.forward(x);  // warm-up: allocator caches, packed panels
+    thin.forward(x);
+    SpeedComparison s{1e300, 1e300};
+    for (int i = 0; i < samples; i++) {
+        s.dense_ms = std::min(s.dense_ms, time(dense));
+        s.thin_ms = std::min(s.thin_ms, time(thin));
+    }
+    return s;
+}
+
+std::string sensitivity_svg(const std::vector<prune::SensitivityRow>& rows, const std::string& title) {
+    std::vector<plot::Series> series;
+    std::map<std::string, size_t> index;
+    double dense = NAN, max_ratio = 0;
+    for (auto& r : rows) {
+        if (r.parameter == "dense") {
+            dense = r.accuracy;
+            continue;
+        }
+        if (!index.count(r.parameter)) {
+            index[r.parameter] = series.size();
+            series.push_back({r.parameter, {}, {}, {}, false});
+        }
+        series[index[r.parameter]].x.push_back(r.ratio);
+        series[index[r.parameter]].y.push_back(r.accuracy);
+        max_ratio = std::max(max_ratio, r.ratio);
+    }
+    if (!std::isnan(dense)) series.push_back({"dense", {0.0, max_ratio}, {dense, dense}, {}, true});
+    plot::Axes a;
+    a.title = title;
+    a.xlabel = "fraction of the layer pruned";
+    a.ylabel = "validation accuracy";
+    a.percent_x = a.percent_y = true;
+    return plot::line_chart(a, series);
+}
+
+}  // namespace experiments
