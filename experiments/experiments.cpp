@@ -8,6 +8,7 @@ std::unique_ptr<Experiment> make_scoring();
 std::unique_ptr<Experiment> make_scope();
 std::unique_ptr<Experiment> make_schedule();
 std::unique_ptr<Experiment> make_lottery();
+std::unique_ptr<Experiment> make_sparse_matrices();
 
 const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registry() {
     static const std::vector<std::pair<std::string, ExperimentFactory>> registry = {
@@ -16,6 +17,7 @@ const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registr
         {"scope", make_scope},
         {"schedule", make_schedule},
         {"lottery", make_lottery},
+        {"sparse-matrices", make_sparse_matrices},
     };
     return registry;
 }
