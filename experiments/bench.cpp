@@ -333,7 +333,13 @@ int main(int argc, char** argv) {
         .add("samples", &sparse_cfg.samples, "sparse suite: interleaved samples per column (the fastest is kept)")
         .add("sample-seconds", &sparse_cfg.seconds, "sparse suite: minimum time of one sample")
         .add("reference", &sparse_cfg.reference, "sparse suite: also time the scalar reference (1 thread)")
-        .add("e2e", &sparse_cfg.e2e, "sparse suite: end-to-end pruned lenet300 inference");
+        .add("e2e", &sparse_cfg.e2e, "sparse suite: end-to-end inference of pruned models, compiled vs dense")
+        .add("sparse-kernels", &sparse_cfg.kernels, "sparse suite: the kernel sweep (false: end to end only)")
+        .add("e2e-models", &sparse_cfg.e2e_models, "sparse suite: models of the end-to-end runs")
+        .add("e2e-sparsities", &sparse_cfg.e2e_sparsities, "sparse suite: per-layer magnitude sparsities, end to end")
+        .add("e2e-batches", &sparse_cfg.e2e_batches, "sparse suite: batch sizes of the end-to-end runs")
+        .add("e2e-max-conv-density", &sparse_cfg.e2e_max_conv_density,
+             "sparse suite: conv layers at or below this density run sparse (< 0: the built-in crossover)");
     try {
         if (!args.parse(argc, argv)) return 0;
         ENSURE(repeat >= 1 && max_threads >= 1 && batch >= 1, "bench: --repeat, --threads and --batch must be >= 1");

@@ -186,17 +186,25 @@ struct E2E {
     std::string layers;
 };
 
-// LeNet-300-100 with per-layer magnitude masks at `sparsity`: our dense model against the same
-// weights compiled to sparse layers, batch `batch`, inference under NoGradGuard.
-E2E bench_lenet300(double sparsity, int64_t batch, int samples, double min_seconds) {
-    auto dense = nn::make_model("lenet300", 1), compiled = nn::make_model("lenet300", 1);
+// A zoo model with per-layer magnitude masks at `sparsity`: our dense model against the same weights
+// compiled to sparse layers (compile() decides per layer by its crossover), batch `batch`, inference
+// in eval mode under NoGradGuard.
+E2E bench_model(const std::string& spec, double sparsity, int64_t batch, int samples, double min_seconds,
+                double max_conv_density) {
+    auto dense = nn::make_model(spec, 1), compiled = nn::make_model(spec, 1);
     auto masks = prune_magnitude(*dense, sparsity);
     prune_magnitude(*compiled, sparsity);
     sparse::CompileOptions opt;
     opt.masks = masks;
+    if (max_conv_density >= 0) opt.max_conv_density = max_conv_density;
     E2E r;
-    for (auto& d : sparse::compile(*compiled, opt))
-        r.layers += nn::str_cat(r.layers.empty() ? "" : ", ", d.name, d.sparse ? " sparse" : " dense");
+    int n_sparse = 0, n_layers = 0;
+    for (auto& d : sparse::compile(*compiled, opt)) {
+        n_layers++;
+        n_sparse += d.sparse;
+        if (!d.sparse) r.layers += nn::str_cat(r.layers.empty() ? "dense: " : ", ", d.name);
+    }
+    r.layers = nn::str_cat(n_sparse, "/", n_layers, " layers sparse", r.layers.empty() ? "" : "; ", r.layers);
     dense->eval();
     compiled->eval();
     nn::Tensor x = random_tensor({batch, 1, 28, 28}, 9);
@@ -229,7 +237,7 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
     nn::io::make_dirs(cfg.out);
 
     std::vector<Point> points;
-    for (int t = 1; t <= cfg.max_threads; t++)
+    for (int t = 1; t <= cfg.max_threads && cfg.kernels; t++)
         for (auto [M, K] : shapes) {
             bool conv = std::find(conv_shapes.begin(), conv_shapes.end(), std::make_pair(M, K)) != conv_shapes.end();
             for (double N : conv ? conv_batches : batches)
@@ -355,28 +363,42 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
         csv += nn::str_cat(g, ",crossover,", cross, ",0\n");
     }
 
-    std::printf("\n== memory (bytes relative to dense float32)\n%-10s %8s %10s %10s\n", "shape", "sparsity", "csr32", "csr16");
-    for (auto [M, K] : shapes)
-        for (double s : sparsities) {
-            int64_t nnz = int64_t(std::llround((1.0 - s) * double(M * K)));
-            double d = double(sparse::dense_bytes(M, K));
-            std::printf("%5lldx%-5lld %7.2f %9.3fx %9.3fx\n", (long long)M, (long long)K, s,
-                        double(sparse::csr_bytes(M, nnz)) / d,
-                        K <= sparse::kCsr16MaxCols ? double(sparse::csr16_bytes(M, nnz)) / d : NAN);
-        }
+    if (cfg.kernels) {
+        std::printf("\n== memory (bytes relative to dense float32)\n%-10s %8s %10s %10s\n", "shape", "sparsity", "csr32",
+                    "csr16");
+        for (auto [M, K] : shapes)
+            for (double s : sparsities) {
+                int64_t nnz = int64_t(std::llround((1.0 - s) * double(M * K)));
+                double d = double(sparse::dense_bytes(M, K));
+                std::printf("%5lldx%-5lld %7.2f %9.3fx %9.3fx\n", (long long)M, (long long)K, s,
+                            double(sparse::csr_bytes(M, nnz)) / d,
+                            K <= sparse::kCsr16MaxCols ? double(sparse::csr16_bytes(M, nnz)) / d : NAN);
+            }
+    }
 
     if (cfg.e2e) {
-        std::printf("\n== end to end: lenet300, per-layer magnitude pruning to 95 %%, batch 128 inference\n");
+        std::printf("\n== end to end: per-layer magnitude pruning, compiled sparse vs our dense model, inference\n");
+        std::vector<std::string> models = split(cfg.e2e_models, ',');
+        auto e2e_sparsities = parse_doubles(cfg.e2e_sparsities, "e2e-sparsities");
+        auto e2e_batches = parse_doubles(cfg.e2e_batches, "e2e-batches");
         for (int t = 1; t <= cfg.max_threads; t++) {
             nn::set_num_threads(t);
-            E2E r = bench_lenet300(0.95, 128, cfg.samples, std::max(0.05, cfg.seconds * 5));
-            std::printf("  %d thread(s): dense %.1f us, compiled sparse %.1f us: %.2fx faster (outputs differ by at "
-                        "most %.2g of max |y|); %s\n",
-                        t, r.dense_seconds * 1e6, r.sparse_seconds * 1e6, r.dense_seconds / r.sparse_seconds,
-                        r.max_rel_diff, r.layers.c_str());
-            csv += nn::str_cat(t, ",lenet300,784,128,0.95,e2e_dense,", r.dense_seconds, ",1\n");
-            csv += nn::str_cat(t, ",lenet300,784,128,0.95,e2e_sparse,", r.sparse_seconds, ",",
-                               r.dense_seconds / r.sparse_seconds, "\n");
+            for (const std::string& model : models)
+                for (double s : e2e_sparsities)
+                    for (double bd : e2e_batches) {
+                        int64_t B = int64_t(bd);
+                        E2E r = bench_model(model, s, B, cfg.samples, std::max(0.05, cfg.seconds * 5),
+                                            cfg.e2e_max_conv_density);
+                        std::printf("  %d thread(s) %-9s %4.0f %% batch %4lld: dense %10.1f us, sparse %10.1f us: "
+                                    "%5.2fx (outputs differ by <= %.2g of max |y|); %s\n",
+                                    t, model.c_str(), s * 100, (long long)B, r.dense_seconds * 1e6,
+                                    r.sparse_seconds * 1e6, r.dense_seconds / r.sparse_seconds, r.max_rel_diff,
+                                    r.layers.c_str());
+                        std::fflush(stdout);
+                        csv += nn::str_cat(t, ",", model, ",0,", B, ",", s, ",e2e_dense,", r.dense_seconds, ",1\n");
+                        csv += nn::str_cat(t, ",", model, ",0,", B, ",", s, ",e2e_sparse,", r.sparse_seconds, ",",
+                                           r.dense_seconds / r.sparse_seconds, "\n");
+                    }
         }
     }
     nn::io::write_text_atomic(nn::io::join(cfg.out, "bench_sparse.csv"), csv);

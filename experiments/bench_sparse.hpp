@@ -1,6 +1,6 @@
 // `bench --suite sparse`: the sparse kernels of the registry against OpenBLAS dense sgemm on the
 // zero-filled matrix (and against torch.sparse when python3-torch is installed), the memory of each
-// format, and end-to-end inference of a pruned LeNet-300-100 compiled to sparse layers.
+// format, and end-to-end inference of pruned zoo models compiled to sparse layers.
 #pragma once
 
 #include <string>
@@ -20,7 +20,12 @@ struct SparseBenchConfig {
     bool reference = true;  // time the scalar reference too (slow at low sparsity)
     std::string torch = "auto";
     std::string out = "runs/bench";
-    bool e2e = true;  // LeNet-300-100 at 95 % sparsity, batch 128
+    bool kernels = true;  // the kernel sweep and memory table (false: end to end only)
+    bool e2e = true;      // pruned zoo models, compiled sparse against dense
+    std::string e2e_models = "lenet300,conv4,vgg";
+    std::string e2e_sparsities = "0.9,0.95";
+    std::string e2e_batches = "1,128";
+    double e2e_max_conv_density = -1;  // compile()'s conv threshold (< 0: kConvCrossoverDensity)
 };
 
 int run_sparse_bench(const SparseBenchConfig& cfg);

@@ -18,6 +18,7 @@
 #include "prune/recipe.hpp"
 #include "prune/report.hpp"
 #include "prune/schedule.hpp"
+#include "sparse/checkpoint.hpp"
 
 namespace experiments {
 
@@ -200,11 +201,30 @@ int cmd_summary(const Argv& argv) {
     if (!args.parse(argv)) return 0;
     ENSURE(!path.empty(), "secateurs summary: a FILE argument is required");
     nn::st::File f = nn::st::File::read(path);
-    FileTensors ft = file_tensors(f, path);
+    FileTensors ft;
+    if (sparse::is_sparse_checkpoint(f)) {  // its CSR tensors expanded; their patterns act as masks
+        sparse::SparseCheckpoint c = sparse::parse_sparse_checkpoint(f, path);
+        std::map<std::string, nn::Tensor> all = c.state_dict();
+        for (auto& [name, t] : all) {
+            const nn::st::Entry* e = c.dense.find(name);
+            if (e && !is_float(e->dtype)) continue;  // integer buffers (num_batches_tracked)
+            ft.names.push_back(name);
+            ft.tensors.emplace_back(name, t);
+        }
+        for (auto& [name, m] : c.masks()) ft.masks.set(name, m);
+    } else {
+        ft = file_tensors(f, path);
+    }
     std::vector<nn::NamedTensor> rows = ft.tensors;
     if (!params_text.empty()) rows = prune::pick(ft.tensors, prune::select_names(ft.names, prune::split_list(params_text), {}, "--params"));
     prune::Report r = prune::make_report(rows, ft.masks);
     std::printf("%s", prune::format_report(r).c_str());
+    // Memory of each tensor stored dense, as CSR (int32 column indices) and as CSR16 (16-bit), with
+    // the mask's ones (else the non-zeros) as the stored entries.
+    std::map<std::string, nn::Tensor> mask_map;
+    for (auto& [name, m] : ft.masks.masks()) mask_map[name] = m;
+    std::printf("\nmemory (float32 values; CSR: int32 column indices, CSR16: uint16):\n%s",
+                sparse::format_memory_report(sparse::memory_report(rows, mask_map)).c_str());
     if (!csv.empty()) {
         nn::io::write_text_atomic(csv, prune::report_csv(r));
         std::printf("wrote %s\n", csv.c_str());

@@ -11,6 +11,7 @@ std::unique_ptr<Experiment> make_lottery();
 std::unique_ptr<Experiment> make_lottery_conv();
 std::unique_ptr<Experiment> make_sensitivity();
 std::unique_ptr<Experiment> make_filters();
+std::unique_ptr<Experiment> make_sparse_matrices();
 
 const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registry() {
     static const std::vector<std::pair<std::string, ExperimentFactory>> registry = {
@@ -20,6 +21,7 @@ const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registr
         {"schedule", make_schedule},
         {"lottery", make_lottery},
         {"lottery-conv", make_lottery_conv},
+        {"sparse-matrices", make_sparse_matrices},
         {"sensitivity", make_sensitivity},
         {"filters", make_filters},
     };

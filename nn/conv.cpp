@@ -43,6 +43,7 @@ Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu) {
         scale.data()[c] = s;
         shift.data()[c] = beta[c] + (b - rm[c]) * s;
     }
+    if (ConvExecutor* e = conv.inference_executor(x)) return e->run(x, scale, shift, relu);
     return conv2d_affine(x, conv.weight, scale, shift, conv.stride, conv.padding, relu);
 }
 

@@ -11,15 +11,38 @@
 
 namespace nn {
 
+// Another way to run a Conv2d for inference, installed by a compiler pass (sparse::compile puts a CSR
+// product here): returns conv(x) * scale + shift per output channel, then max(0, .) when relu. scale
+// undefined means 1; shift undefined means 0 (shift is the bias, or an eval-mode BatchNorm folded in).
+// Called only where autograd records nothing.
+class ConvExecutor {
+public:
+    virtual ~ConvExecutor() = default;
+    virtual Tensor run(const Tensor& x, const Tensor& scale, const Tensor& shift, bool relu) = 0;
+};
+
 // weight [out, in, k, k], bias [out]; PyTorch's default initialisation (kaiming_uniform, a = sqrt(5)).
 class Conv2d : public Module {
 public:
     Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride, int64_t padding, bool bias,
            Rng& rng);
-    Tensor forward(const Tensor& x) override { return conv2d(x, weight, bias, stride, padding); }
-    Tensor forward_relu(const Tensor& x) { return conv2d(x, weight, bias, stride, padding, true); }
+    Tensor forward(const Tensor& x) override { return run(x, false); }
+    Tensor forward_relu(const Tensor& x) { return run(x, true); }
+    // The executor when one is installed and autograd records nothing (NoGradGuard, or no tensor
+    // requires a gradient); null otherwise (then the dense op runs).
+    ConvExecutor* inference_executor(const Tensor& x) const {
+        return executor && !any_requires_grad({&x, &weight, &bias}) ? executor.get() : nullptr;
+    }
     int64_t in_channels, out_channels, kernel_size, stride, padding;
     Tensor weight, bias;  // bias undefined when disabled
+    // Null runs the dense op. Not a child module: names and parameters of the model are unchanged.
+    std::shared_ptr<ConvExecutor> executor;
+
+private:
+    Tensor run(const Tensor& x, bool relu) {
+        if (ConvExecutor* e = inference_executor(x)) return e->run(x, Tensor(), bias, relu);
+        return conv2d(x, weight, bias, stride, padding, relu);
+    }
 };
 
 class MaxPool2d : public Module {

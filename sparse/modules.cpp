@@ -4,6 +4,7 @@
 
 #include "nn/autograd.hpp"
 #include "nn/check.hpp"
+#include "nn/conv.hpp"
 
 namespace sparse {
 
@@ -39,6 +40,34 @@ std::shared_ptr<SparseLinear> SparseLinear::from_dense(const nn::Tensor& weight,
     return std::make_shared<SparseLinear>(sparse::from_dense(weight.detach(), mask), b, index);
 }
 
+SparseConv2d::SparseConv2d(const Csr& weight, const nn::Tensor& b, int64_t in_ch, int64_t k, int64_t stride,
+                           int64_t padding, IndexChoice index)
+    : nn::Module("SparseConv2d"), in_channels(in_ch), out_channels(weight.rows) {
+    weight.validate("SparseConv2d weight");
+    ENSURE(in_ch > 0 && k > 0 && stride > 0 && padding >= 0, "SparseConv2d: in_channels ", in_ch, ", kernel ", k,
+           ", stride ", stride, " must be positive and padding ", padding, " non-negative");
+    ENSURE(weight.cols == in_ch * k * k, "SparseConv2d: weight has ", weight.cols, " columns, but ", in_ch,
+           " channels x ", k, "x", k, " need ", in_ch * k * k);
+    ENSURE(!b.defined() || (b.ndim() == 1 && b.size(0) == weight.rows), "SparseConv2d: bias ", b.shape(),
+           " does not match ", weight.rows, " output channels");
+    shape.in_channels = in_ch, shape.kernel_size = k, shape.stride = stride, shape.padding = padding;
+    pattern = CsrPattern::of(weight, use_compact(index, weight.cols));
+    values = register_parameter("weight_values", weight.values.clone());
+    if (b.defined()) bias = register_parameter("bias", b.detach().clone());
+}
+
+std::shared_ptr<SparseConv2d> SparseConv2d::from_dense(const nn::Tensor& weight, const nn::Tensor& b, int64_t stride,
+                                                       int64_t padding, const nn::Tensor& mask, IndexChoice index) {
+    ENSURE(weight.ndim() == 4 && weight.size(2) == weight.size(3), "SparseConv2d: weight must be [out, in, k, k], got ",
+           weight.shape());
+    return std::make_shared<SparseConv2d>(sparse::from_dense(weight.detach(), mask), b, weight.size(1), weight.size(2),
+                                          stride, padding, index);
+}
+
+nn::Tensor SparseConv2d::dense_weight() const {
+    return to_dense(weight_csr()).reshape({out_channels, in_channels, shape.kernel_size, shape.kernel_size});
+}
+
 namespace {
 
 // The executor compile() installs into an nn::Linear: the CSR product on a snapshot of the weight,
@@ -61,6 +90,25 @@ private:
     nn::Tensor values_;
 };
 
+// The executor compile() installs into an nn::Conv2d (Conv2d calls it only in inference).
+class CompiledConv2d : public nn::ConvExecutor {
+public:
+    CompiledConv2d(const nn::Conv2d& owner, const Csr& w, IndexChoice index) {
+        pattern_ = CsrPattern::of(w, use_compact(index, w.cols));
+        values_ = w.values.detach().clone();
+        shape_.in_channels = owner.in_channels, shape_.kernel_size = owner.kernel_size;
+        shape_.stride = owner.stride, shape_.padding = owner.padding;
+    }
+    nn::Tensor run(const nn::Tensor& x, const nn::Tensor& scale, const nn::Tensor& shift, bool relu) override {
+        return conv2d_affine(x, pattern_, values_, scale, shift, shape_, relu);
+    }
+
+private:
+    std::shared_ptr<const CsrPattern> pattern_;
+    nn::Tensor values_;
+    SparseConvShape shape_;
+};
+
 double density_of(const nn::Tensor& t, int64_t* nnz) {
     nn::Tensor c = t.contiguous();
     int64_t n = 0;
@@ -71,7 +119,7 @@ double density_of(const nn::Tensor& t, int64_t* nnz) {
 
 // One converter per layer type compile() knows. A converter returns false for modules of other types;
 // otherwise it fills `d` (shape, density, decision, reason) and installs the executor when the layer
-// goes sparse. SparseConv2d will add convert_conv2d here.
+// goes sparse.
 using Converter = bool (*)(nn::Module& m, const CompileOptions& o, LayerDecision& d);
 
 bool convert_linear(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
@@ -97,7 +145,30 @@ bool convert_linear(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
     return true;
 }
 
-const Converter kConverters[] = {convert_linear};
+bool convert_conv2d(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
+    auto* convp = dynamic_cast<nn::Conv2d*>(&m);
+    if (!convp) return false;
+    nn::Conv2d& conv = *convp;
+    d.type = "Conv2d";
+    conv.executor = nullptr;
+    auto it = o.masks.find(d.name.empty() ? "weight" : d.name + ".weight");
+    nn::Tensor mask = it == o.masks.end() ? nn::Tensor() : it->second;
+    ENSURE(!mask.defined() || mask.shape() == conv.weight.shape(), "sparse::compile: mask for ", d.name,
+           ".weight has shape ", mask.shape(), " but the weight is ", conv.weight.shape());
+    d.shape = conv.weight.shape();
+    d.density = density_of(mask.defined() ? mask : conv.weight.detach(), &d.nnz);
+    if (d.density > o.max_conv_density) {
+        d.reason = nn::str_cat("density ", d.density, " > ", o.max_conv_density, ": dense is faster");
+        return true;
+    }
+    nn::NoGradGuard ng;
+    conv.executor = std::make_shared<CompiledConv2d>(conv, from_dense(conv.weight.detach(), mask), o.index);
+    d.sparse = true;
+    d.reason = nn::str_cat("density ", d.density, " <= ", o.max_conv_density);
+    return true;
+}
+
+const Converter kConverters[] = {convert_linear, convert_conv2d};
 
 }  // namespace
 
@@ -118,6 +189,7 @@ std::vector<LayerDecision> compile(nn::Module& model, const CompileOptions& opti
 void uncompile(nn::Module& model) {
     for (auto& [name, m] : model.named_modules())
         if (auto* lin = dynamic_cast<nn::Linear*>(m)) lin->executor = nullptr;
+        else if (auto* conv = dynamic_cast<nn::Conv2d*>(m)) conv->executor = nullptr;
 }
 
 // ---- memory ------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 #include "nn/autograd.hpp"
 #include "nn/check.hpp"
+#include "nn/kernels.hpp"
+#include "nn/threads.hpp"
 
 namespace sparse {
 
@@ -131,6 +133,144 @@ nn::Tensor linear(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern
                     db[o] += s;
                 }
             }
+        });
+    }
+    return y;
+}
+
+}  // namespace sparse
+
+// ---- convolution ------------------------------------------------------------------------------------
+
+namespace sparse {
+
+namespace {
+
+nn::kernels::ConvGeometry sparse_conv_geometry(const nn::Tensor& x, const CsrPattern& pattern, const nn::Tensor& values,
+                                               const SparseConvShape& s, const char* what) {
+    const int64_t KH = s.kernel_size, C = s.in_channels;
+    ENSURE(C > 0 && KH > 0, what, ": in_channels ", C, " and kernel_size ", KH, " must be positive");
+    ENSURE(pattern.cols == C * KH * KH, what, ": the pattern has ", pattern.cols, " columns but in_channels ", C,
+           " x kernel ", KH, "x", KH, " needs ", C * KH * KH);
+    ENSURE(values.defined() && values.ndim() == 1 && values.numel() == pattern.nnz(), what, ": values ",
+           values.defined() ? nn::to_string(values.shape()) : std::string("undefined"), " do not match the pattern's ",
+           pattern.nnz(), " entries");
+    ENSURE(x.ndim() == 4 && x.size(1) == C, what, ": input ", x.shape(), " is not [B, ", C, ", H, W]");
+    return nn::kernels::conv_geometry(x.size(0), C, x.size(2), x.size(3), pattern.rows, KH, KH, s.stride, s.padding);
+}
+
+// y [B, OC, N] = W col(x_b) + bias per image, W = pattern with `values`.
+void sparse_conv_forward(float* y, const float* x, const CsrPattern& pattern, const float* values, const float* bias,
+                         const nn::kernels::ConvGeometry& g) {
+    const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
+    auto images = [&](int64_t b0, int64_t b1) {
+        nn::Tensor col = g.pointwise() ? nn::Tensor() : nn::Tensor::empty({K, N});
+        kernels::Operands p;
+        p.w = pattern.ref(values);
+        p.N = N, p.lda = N, p.ldo = N, p.bias = bias;
+        for (int64_t b = b0; b < b1; b++) {
+            const float* xb = x + b * per_x;
+            if (!g.pointwise()) {
+                nn::kernels::im2col(col.data(), xb, g);
+                xb = col.data();
+            }
+            p.a = xb, p.out = y + b * per_y;
+            kernels::run(N == 1 ? kernels::Op::spmv : kernels::Op::spmm, p);
+        }
+    };
+    if (nn::num_threads() > 1 && g.B >= nn::num_threads()) nn::parallel_for(g.B, 1, images);
+    else images(0, g.B);
+}
+
+}  // namespace
+
+nn::Tensor conv2d(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern>& pattern, const nn::Tensor& values,
+                  const nn::Tensor& bias, const SparseConvShape& shape) {
+    ENSURE(pattern != nullptr, "sparse::conv2d: no pattern");
+    nn::Tensor x = x_in.contiguous(), v = values.contiguous();
+    const nn::kernels::ConvGeometry g = sparse_conv_geometry(x, *pattern, v, shape, "sparse::conv2d");
+    ENSURE(!bias.defined() || (bias.ndim() == 1 && bias.size(0) == g.OC), "sparse::conv2d: bias ", bias.shape(),
+           " does not match ", g.OC, " output channels");
+    nn::Tensor b = bias.defined() ? bias.contiguous() : nn::Tensor();
+    nn::Tensor y = nn::Tensor::empty({g.B, g.OC, g.OH, g.OW});
+    sparse_conv_forward(y.data(), x.data(), *pattern, v.data(), b.defined() ? b.data() : nullptr, g);
+    if (nn::any_requires_grad({&x, &v, &b})) {
+        nn::attach_grad_fn(y, "sparse_conv2d", {x, v, b}, [x, v, b, pattern, g](const nn::Tensor& dy_in) {
+            nn::Tensor dy = dy_in.contiguous();
+            const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
+            const bool need_col = !g.pointwise();
+            nn::Tensor col = need_col ? nn::Tensor::empty({K, N}) : nn::Tensor();
+            nn::Tensor dcol = x.requires_grad() ? nn::Tensor::empty({K, N}) : nn::Tensor();
+            kernels::Operands q;
+            q.w = pattern->ref(v.data());
+            q.N = N, q.lda = N, q.ldb = N, q.ldo = N;
+            for (int64_t i = 0; i < g.B; i++) {
+                const float* dyb = dy.data() + i * per_y;
+                q.a = dyb;
+                if (x.requires_grad()) {  // dx_b += col2im(W^T dy_b)
+                    float* dxb = x.grad_data() + i * per_x;
+                    if (need_col) {
+                        dcol.zero_();
+                        q.out = dcol.data();
+                        kernels::run(kernels::Op::spmmt, q);
+                        nn::kernels::col2im_add(dxb, dcol.data(), g);
+                    } else {
+                        q.out = dxb;
+                        kernels::run(kernels::Op::spmmt, q);
+                    }
+                }
+                if (v.requires_grad()) {  // dW += dy_b col_b^T at the pattern
+                    const float* xb = x.data() + i * per_x;
+                    if (need_col) {
+                        nn::kernels::im2col(col.data(), xb, g);
+                        xb = col.data();
+                    }
+                    q.b = xb, q.out = v.grad_data();
+                    kernels::run(kernels::Op::sddmm, q);
+                }
+                if (b.defined() && b.requires_grad()) {
+                    float* db = b.grad_data();
+                    for (int64_t o = 0; o < g.OC; o++) {
+                        float s = 0.0f;
+                        for (int64_t n = 0; n < N; n++) s += dyb[o * N + n];
+                        db[o] += s;
+                    }
+                }
+            }
+        });
+    }
+    return y;
+}
+
+nn::Tensor conv2d_affine(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern>& pattern,
+                         const nn::Tensor& values, const nn::Tensor& scale, const nn::Tensor& shift,
+                         const SparseConvShape& shape, bool relu) {
+    ENSURE(pattern != nullptr, "sparse::conv2d_affine: no pattern");
+    nn::Tensor x = x_in.contiguous(), v = values.contiguous();
+    const nn::kernels::ConvGeometry g = sparse_conv_geometry(x, *pattern, v, shape, "sparse::conv2d_affine");
+    ENSURE(!scale.defined() || (scale.ndim() == 1 && scale.size(0) == g.OC), "sparse::conv2d_affine: scale ",
+           scale.shape(), " does not match ", g.OC, " output channels");
+    ENSURE(!shift.defined() || (shift.ndim() == 1 && shift.size(0) == g.OC), "sparse::conv2d_affine: shift ",
+           shift.shape(), " does not match ", g.OC, " output channels");
+    ENSURE(!nn::any_requires_grad({&x, &v, &scale, &shift}),
+           "sparse::conv2d_affine is for inference: run it under NoGradGuard (train with sparse::conv2d)");
+    nn::Tensor sh = shift.defined() ? shift.contiguous() : nn::Tensor();
+    if (scale.defined()) {  // values of row o times scale[o]
+        nn::Tensor sc = scale.contiguous(), scaled = nn::Tensor::empty({pattern->nnz()});
+        const float* s = sc.data();
+        const float* src = v.data();
+        float* dst = scaled.data();
+        for (int64_t o = 0; o < pattern->rows; o++)
+            for (int32_t j = pattern->row_ptr[size_t(o)]; j < pattern->row_ptr[size_t(o) + 1]; j++) dst[j] = src[j] * s[o];
+        v = scaled;
+    }
+    nn::Tensor y = nn::Tensor::empty({g.B, g.OC, g.OH, g.OW});
+    sparse_conv_forward(y.data(), x.data(), *pattern, v.data(), sh.defined() ? sh.data() : nullptr, g);
+    if (relu) {
+        float* p = y.data();
+        const int64_t n = y.numel();
+        nn::parallel_for(n, 1 << 16, [p](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; i++) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
         });
     }
     return y;

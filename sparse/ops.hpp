@@ -34,6 +34,26 @@ struct CsrPattern {
     Csr to_csr(const nn::Tensor& values) const;  // a Csr with a copy of the indices, sharing `values`
 };
 
+// A convolution with a CSR weight: W [OC, C*KH*KW] (the Conv2d weight [OC, C, KH, KW] viewed as a
+// matrix). Per image: col [K, OH*OW] = im2col(x_b), y_b [OC, OH*OW] = W col (one spmm along the output
+// pixels, bias fused). A 1x1 stride-1 unpadded convolution skips im2col. Images are split across
+// threads when the batch has at least as many images as threads; otherwise each product is.
+struct SparseConvShape {
+    int64_t in_channels = 0, kernel_size = 1, stride = 1, padding = 0;
+};
+
+// x [B, C, H, W], values [nnz], bias [OC] or undefined -> [B, OC, OH, OW]. Differentiable in x,
+// values and bias: dcol = W^T dy_b (spmmt) folded back by col2im, dW at the pattern = dy_b col^T
+// (sddmm), db = sums of dy.
+nn::Tensor conv2d(const nn::Tensor& x, const std::shared_ptr<const CsrPattern>& pattern, const nn::Tensor& values,
+                  const nn::Tensor& bias, const SparseConvShape& shape);
+// Inference only (nothing is recorded): conv(x) * scale + shift per output channel, then max(0, .) when
+// relu. scale undefined means 1, shift undefined means 0. The scale is folded into the weight values
+// (an eval-mode BatchNorm costs nothing per pixel).
+nn::Tensor conv2d_affine(const nn::Tensor& x, const std::shared_ptr<const CsrPattern>& pattern,
+                         const nn::Tensor& values, const nn::Tensor& scale, const nn::Tensor& shift,
+                         const SparseConvShape& shape, bool relu);
+
 // x [..., IN], values [nnz] (W = pattern with these values, [OUT, IN]), bias [OUT] or undefined
 // -> [..., OUT]. Differentiable in x, values and bias.
 nn::Tensor linear(const nn::Tensor& x, const std::shared_ptr<const CsrPattern>& pattern, const nn::Tensor& values,

@@ -31,3 +31,6 @@ TEST_CASE("fuzz corpus: cifar", "[fuzz][cifar][bad-input]") { replay("cifar", fu
 TEST_CASE("fuzz corpus: safetensors", "[fuzz][safetensors][bad-input]") { replay("safetensors", fuzz::safetensors); }
 TEST_CASE("fuzz corpus: json", "[fuzz][json][bad-input]") { replay("json", fuzz::json); }
 TEST_CASE("fuzz corpus: args", "[fuzz][args][bad-input]") { replay("args", fuzz::args); }
+TEST_CASE("fuzz corpus: sparse_checkpoint", "[fuzz][sparse][bad-input]") {
+    replay("sparse_checkpoint", fuzz::sparse_checkpoint);
+}

@@ -257,6 +257,21 @@ TEST_CASE("secateurs sparsify: writes a smaller file that eval-style loading acc
     std::string again = std::string(bin) + " sparsify --in " + out + " > test-sparsify.log 2>&1";
     REQUIRE(WEXITSTATUS(std::system(again.c_str())) == 1);
     REQUIRE(nn::io::read_text("test-sparsify.log").find("already a sparse checkpoint") != std::string::npos);
+    // summary reads both files and reports the memory of each format; the sparse file's patterns act
+    // as masks, so both give the same bytes.
+    int64_t nnz = 0;
+    for (float v : masks["fc1.weight"].to_vector()) nnz += v != 0.0f;
+    std::string want = std::to_string(sparse::csr16_bytes(300, nnz));
+    for (const std::string& file : {in, out}) {
+        std::string sum = std::string(bin) + " summary " + file + " > test-sparsify.log 2>&1";
+        REQUIRE(std::system(sum.c_str()) == 0);
+        std::string text = nn::io::read_text("test-sparsify.log");
+        INFO(text);
+        REQUIRE(text.find("memory (float32 values") != std::string::npos);
+        size_t row = text.find("\nfc1.weight", text.find("memory (float32"));
+        REQUIRE(row != std::string::npos);
+        REQUIRE(text.substr(row, text.find('\n', row + 1) - row).find(" " + want + " ") != std::string::npos);
+    }
     std::remove(in.c_str());
     std::remove(out.c_str());
     std::remove("test-sparsify.log");

@@ -76,3 +76,40 @@ put("args", "bool-word", "x\0--resume\0false\0--seed\00018446744073709551615")
 put("args", "bad", "x:y\0--epochs\0three\0--ratio\0nan\0--unknown")
 put("args", "missing-value", "x\0--model")
 put("args", "range", "lenet300:hidden=0-x\0a\0b\0--epochs\099999999999\0--seed\0-1")
+
+
+# Sparse checkpoints: a safetensors file with "format": "secateurs-sparse-1" and, per sparse tensor
+# <name>, the metadata "sparse.<name>" (its dense shape) and the entries <name>.crow_indices (I32),
+# <name>.col_indices (I32 or U16) and <name>.values (F32).
+def sparse_file(tensors, dense=(), meta=None, fmt="secateurs-sparse-1"):
+    header, blob = {"__metadata__": {"format": fmt}}, b""
+    def add(name, dtype, shape, data):
+        nonlocal blob
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    for name, shape, crow, col, vals, col_dtype in tensors:
+        header["__metadata__"]["sparse." + name] = shape
+        add(name + ".crow_indices", "I32", [len(crow)], struct.pack("<%di" % len(crow), *crow))
+        fmt_c = "<%dH" % len(col) if col_dtype == "U16" else "<%di" % len(col)
+        add(name + ".col_indices", col_dtype, [len(col)], struct.pack(fmt_c, *col))
+        add(name + ".values", "F32", [len(vals)], struct.pack("<%df" % len(vals), *vals))
+    for name, vals in dense:
+        add(name, "F32", [len(vals)], struct.pack("<%df" % len(vals), *vals))
+    header["__metadata__"].update(meta or {})
+    return safetensors(header, blob)
+
+
+w = ("fc.weight", "3,4", [0, 2, 2, 3], [0, 3, 1], [1.5, -2.0, 0.25], "I32")
+put("sparse_checkpoint", "valid", sparse_file([w], dense=[("fc.bias", [0.1, 0.2, 0.3])]))
+put("sparse_checkpoint", "valid-conv16",
+    sparse_file([("conv.weight", "2,1,2,2", [0, 1, 3], [2, 0, 3], [1.0, 2.0, 3.0], "U16")]))
+put("sparse_checkpoint", "valid-empty-rows", sparse_file([("e.weight", "3,5", [0, 0, 0, 0], [], [], "I32")]))
+put("sparse_checkpoint", "not-monotone", sparse_file([("fc.weight", "3,4", [0, 2, 1, 3], [0, 3, 1], [1, 2, 3], "I32")]))
+put("sparse_checkpoint", "unsorted-cols", sparse_file([("fc.weight", "3,4", [0, 2, 2, 3], [3, 0, 1], [1, 2, 3], "I32")]))
+put("sparse_checkpoint", "col-out-of-range", sparse_file([("fc.weight", "3,4", [0, 2, 2, 3], [0, 4, 1], [1, 2, 3], "I32")]))
+put("sparse_checkpoint", "bad-shape", sparse_file([("fc.weight", "3,x", [0, 2, 2, 3], [0, 3, 1], [1, 2, 3], "I32")]))
+put("sparse_checkpoint", "huge-shape", sparse_file([("fc.weight", "2147483647,2147483647,2147483647", [0, 0], [], [], "I32")]))
+put("sparse_checkpoint", "rows-mismatch", sparse_file([("fc.weight", "5,4", [0, 2, 2, 3], [0, 3, 1], [1, 2, 3], "I32")]))
+put("sparse_checkpoint", "missing-values",
+    sparse_file([w], meta={"sparse.other.weight": "2,2"}))
+put("sparse_checkpoint", "dense-and-sparse", sparse_file([w], dense=[("fc.weight", [1.0])]))

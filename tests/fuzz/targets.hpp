@@ -16,6 +16,7 @@ int cifar(const uint8_t* data, size_t n);        // data::parse_cifar10
 int safetensors(const uint8_t* data, size_t n);  // nn::st::File::parse, tensor reads, re-serialisation
 int json(const uint8_t* data, size_t n);         // nn::json::parse
 int args(const uint8_t* data, size_t n);         // experiments::Args::parse (+ nn::ModelSpec::parse)
+int sparse_checkpoint(const uint8_t* data, size_t n);  // sparse::parse_sparse_checkpoint, round trips
 
 }  // namespace fuzz
 
