@@ -1,6 +1,7 @@
 // Workers spin briefly on a generation counter (a training step issues thousands of small parallel
 // regions; a condition-variable wake-up costs more than many of them), then sleep on a condition
-// variable so an idle process does not burn a core.
+// variable so an idle process does not burn a core. The caller of a region likewise spins briefly
+// for the workers to finish, then yields its core.
 #include "nn/threads.hpp"
 
 #include <cblas.h>
@@ -64,7 +65,14 @@ public:
         t_inside_pool = true;
         fn(0);
         t_inside_pool = false;
-        while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+        // Spin briefly, then yield: on a machine with more runnable threads than cores the worker we
+        // wait for may be descheduled, and spinning would only keep it off the core longer.
+        for (int i = 0; pending_.load(std::memory_order_acquire) != 0; i++) {
+            if (i < 2000)
+                _mm_pause();
+            else
+                std::this_thread::yield();
+        }
         job_ = nullptr;
     }
 
