@@ -8,6 +8,8 @@ std::unique_ptr<Experiment> make_scoring();
 std::unique_ptr<Experiment> make_scope();
 std::unique_ptr<Experiment> make_schedule();
 std::unique_ptr<Experiment> make_lottery();
+std::unique_ptr<Experiment> make_bert_layers();
+std::unique_ptr<Experiment> make_bert_embedding();
 
 const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registry() {
     static const std::vector<std::pair<std::string, ExperimentFactory>> registry = {
@@ -16,6 +18,8 @@ const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registr
         {"scope", make_scope},
         {"schedule", make_schedule},
         {"lottery", make_lottery},
+        {"bert-layers", make_bert_layers},
+        {"bert-embedding", make_bert_embedding},
     };
     return registry;
 }
