@@ -11,6 +11,7 @@
 
 #include "data/text.hpp"
 #include "experiments/args.hpp"
+#include "experiments/bert_common.hpp"
 #include "experiments/cli.hpp"
 #include "experiments/naive_bayes.hpp"
 #include "nn/bert_tasks.hpp"
@@ -25,58 +26,11 @@ namespace experiments {
 
 namespace {
 
-// Checkpoint metadata keys of the tokenizer saved with a model.
-constexpr const char* kVocabKey = "tokenizer.vocab";          // Vocab::to_text(): token<TAB>count per line
-constexpr const char* kLowercaseKey = "tokenizer.lowercase";  // "true" or "false"
-constexpr const char* kClassesKey = "classes";                // class names joined by '\n'
-
-void put_tokenizer(std::map<std::string, std::string>& meta, const data::Vocab& vocab, const data::TokenizerOptions& opt) {
-    meta[kVocabKey] = vocab.to_text();
-    meta[kLowercaseKey] = opt.lowercase ? "true" : "false";
-}
-
-data::Vocab read_tokenizer(const nn::st::File& f, const std::string& path, data::TokenizerOptions& opt) {
-    auto v = f.metadata.find(kVocabKey), l = f.metadata.find(kLowercaseKey);
-    ENSURE(v != f.metadata.end() && l != f.metadata.end(), path, ": no tokenizer in the metadata (", kVocabKey, ", ",
-           kLowercaseKey, "); was it written by `secateurs pretrain`?");
-    ENSURE(l->second == "true" || l->second == "false", path, ": ", kLowercaseKey, " must be true or false, got '",
-           l->second, "'");
-    opt.lowercase = l->second == "true";
-    return data::Vocab::parse(v->second, path + " (metadata " + kVocabKey + ")");
-}
-
 void print_corpus(const data::Corpus& c) {
     std::printf("corpus %s: %zu examples", c.name.c_str(), c.examples.size());
     if (!c.classes.empty()) std::printf(", %zu classes", c.classes.size());
     std::printf("; %" PRId64 " invalid UTF-8 sequences replaced by U+FFFD, %" PRId64 " empty lines skipped\n",
                 c.n_invalid_utf8, c.n_empty_skipped);
-}
-
-struct Splits {
-    data::Corpus train, val, test;
-};
-
-Splits split_corpus(const data::Corpus& c) {
-    Splits s{c.subset(data::Split::Train), c.subset(data::Split::Validation), c.subset(data::Split::Test)};
-    std::printf("split by hash of the %s: train %zu, validation %zu, test %zu\n",
-                c.name.find("kjv") != std::string::npos ? "verse reference" : "text", s.train.examples.size(),
-                s.val.examples.size(), s.test.examples.size());
-    ENSURE(!s.train.examples.empty() && !s.val.examples.empty() && !s.test.examples.empty(), c.name,
-           ": too small to split into train, validation and test (", c.examples.size(), " examples)");
-    return s;
-}
-
-std::vector<std::vector<std::string>> words_of(const data::Corpus& c, const data::TokenizerOptions& opt) {
-    std::vector<std::vector<std::string>> docs;
-    docs.reserve(c.examples.size());
-    for (auto& e : c.examples) docs.push_back(data::split_words(e.text, opt));
-    return docs;
-}
-
-std::vector<int64_t> labels_of(const data::Corpus& c) {
-    std::vector<int64_t> l;
-    for (auto& e : c.examples) l.push_back(c.class_of(e));
-    return l;
 }
 
 // The corpus of a classification task: kjv-genre, fortunes-category, or a label<TAB>text file.
@@ -182,7 +136,7 @@ int cmd_pretrain(const Argv& argv) {
 
     data::Corpus corpus = data::load_corpus(corpus_name);
     print_corpus(corpus);
-    Splits sp = split_corpus(corpus);
+    TextSplits sp = split_corpus(corpus);
     data::TokenizerOptions tok;
     tok.lowercase = lowercase;
     data::Vocab vocab = data::Vocab::build(words_of(sp.train, tok), vocab_size, min_count);
@@ -257,7 +211,7 @@ int cmd_finetune(const Argv& argv) {
 
     data::Corpus corpus = task_corpus(task);
     print_corpus(corpus);
-    Splits sp = split_corpus(corpus);
+    TextSplits sp = split_corpus(corpus);
     const int n_classes = int(corpus.classes.size());
 
     data::TokenizerOptions tok;
@@ -344,7 +298,7 @@ int cmd_baseline(const Argv& argv) {
     if (!args.parse(argv)) return 0;
     data::Corpus corpus = task_corpus(task);
     print_corpus(corpus);
-    Splits sp = split_corpus(corpus);
+    TextSplits sp = split_corpus(corpus);
     data::TokenizerOptions tok;
     tok.lowercase = lowercase;
     const int n_classes = int(corpus.classes.size());

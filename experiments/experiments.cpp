@@ -12,6 +12,8 @@ std::unique_ptr<Experiment> make_lottery_conv();
 std::unique_ptr<Experiment> make_sensitivity();
 std::unique_ptr<Experiment> make_filters();
 std::unique_ptr<Experiment> make_sparse_matrices();
+std::unique_ptr<Experiment> make_bert_layers();
+std::unique_ptr<Experiment> make_bert_embedding();
 
 const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registry() {
     static const std::vector<std::pair<std::string, ExperimentFactory>> registry = {
@@ -24,6 +26,8 @@ const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registr
         {"sparse-matrices", make_sparse_matrices},
         {"sensitivity", make_sensitivity},
         {"filters", make_filters},
+        {"bert-layers", make_bert_layers},
+        {"bert-embedding", make_bert_embedding},
     };
     return registry;
 }

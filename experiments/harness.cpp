@@ -10,8 +10,10 @@
 #include <ctime>
 #include <filesystem>
 
+#include "experiments/bert_common.hpp"
 #include "experiments/presets.hpp"
 #include "experiments/report.hpp"
+#include "nn/bert_tasks.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
 #include "nn/checkpoint.hpp"
@@ -246,6 +248,145 @@ Context::Baseline Context::baseline(const std::string& model_spec, const nn::Tra
     nn::io::write_text_atomic(info_path, nn::str_cat("{\"model\": ", nn::json::quote(model_spec), ", \"test_acc\": ",
                                                      fmt(b.test_acc, 17), ", \"val_acc\": ", fmt(n_val > 0 ? b.val_acc : 0, 17),
                                                      ", \"seconds\": ", fmt(b.seconds, 6), "}\n"));
+    return b;
+}
+
+std::string Context::BertRecipe::describe() const {
+    std::string s = nn::str_cat(layers, " layers, hidden ", hidden, ", ", heads, " heads, FFN ", ffn, ", sequence ", seq,
+                                ", vocabulary cap ", vocab, "; MLM pretraining ");
+    s += max_steps > 0 ? nn::str_cat(max_steps, " steps") : nn::str_cat(epochs, " epochs");
+    s += nn::str_cat(" (AdamW, lr ", lr, ", batch ", batch, "), genre fine-tuning ");
+    s += genre_max_steps > 0 ? nn::str_cat(genre_max_steps, " steps") : nn::str_cat(genre_epochs, " epoch(s)");
+    s += nn::str_cat(" (lr ", genre_lr, "), seed ", seed);
+    return s;
+}
+
+Context::BertRecipe Context::bert_recipe() const {
+    BertRecipe r;  // full: the default configuration of `secateurs pretrain` / `finetune`
+    if (profile == Profile::Quick) {
+        r.hidden = 128;
+        r.ffn = 512;
+        r.epochs = 3;
+        r.genre_epochs = 1;
+        r.genre_lr = 2e-4f;
+    } else if (profile == Profile::Smoke) {
+        r.layers = 2;
+        r.hidden = 32;
+        r.heads = 2;
+        r.ffn = 64;
+        r.seq = 32;
+        r.vocab = 2000;
+        r.epochs = r.genre_epochs = 1;
+        r.max_steps = 20;
+        r.genre_max_steps = 10;
+        r.genre_lr = 1e-3f;
+    }
+    return r;
+}
+
+Context::Bert Context::bert(const BertRecipe& r) {
+    std::string key = nn::str_cat("bert|", r.layers, "|", r.hidden, "|", r.heads, "|", r.ffn, "|", r.seq, "|", r.vocab, "|",
+                                  r.epochs, "|", r.max_steps, "|", r.batch, "|", r.lr, "|", r.genre_epochs, "|",
+                                  r.genre_max_steps, "|", r.genre_lr, "|", r.seed, "|", threads);
+    std::string dir = nn::io::join(nn::io::join(nn::io::dirname(root), "cache"),
+                                   nn::str_cat("bert-L", r.layers, "-H", r.hidden, "-", hex64(nn::hash64(key.data(), key.size()))));
+    nn::io::make_dirs(dir);
+    FileLock lock(nn::io::join(dir, "lock"));
+    Bert b;
+    b.mlm_path = nn::io::join(dir, "mlm/model.safetensors");
+    b.genre_path = nn::io::join(dir, "genre/model.safetensors");
+    std::string info_path = nn::io::join(dir, "info.json");
+    if (nn::io::exists(b.mlm_path) && nn::io::exists(b.genre_path) && nn::io::exists(info_path)) {
+        nn::json::Value info = nn::json::parse(nn::io::read_text(info_path), info_path);
+        b.mlm_acc = info.find("mlm_acc")->as_double();
+        b.genre_acc = info.find("genre_acc")->as_double();
+        b.pretrain_seconds = info.find("pretrain_seconds")->as_double();
+        b.finetune_seconds = info.find("finetune_seconds")->as_double();
+        return b;
+    }
+    data::Corpus corpus = data::load_corpus("kjv");
+    TextSplits sp = split_corpus(corpus, false);
+    data::TokenizerOptions tok;
+    data::Vocab vocab = data::Vocab::build(words_of(sp.train, tok), r.vocab, 2);
+    auto text_cfg = [&](const std::string& out, int64_t epochs, int64_t max_steps, float lr, float warmup) {
+        nn::TrainConfig c;
+        c.optimizer = "adamw";
+        c.schedule = "warmup-linear";
+        c.warmup_fraction = warmup;
+        c.weight_decay = 0.01f;
+        c.clip_grad_norm = 1.0f;
+        c.batch_size = r.batch;
+        c.bucket_batches = 50;
+        c.item_name = "tok";
+        c.eval_test = false;
+        c.epochs = epochs;
+        c.max_steps = max_steps;
+        c.lr = lr;
+        c.seed = r.seed;
+        c.progress = false;
+        c.out_dir = nn::io::join(dir, out);
+        nn::io::make_dirs(c.out_dir);
+        return c;
+    };
+    std::string flags = nn::str_cat("hidden=", r.hidden, ",layers=", r.layers, ",heads=", r.heads, ",ffn=", r.ffn,
+                                    ",seq=", r.seq);
+    // Pretraining (skipped when its model exists: a kill during fine-tuning keeps it).
+    std::string mlm_arch = nn::BertConfig::from_spec(nn::ModelSpec::parse(nn::str_cat("bert-mlm:vocab=", vocab.size(), ",", flags)))
+                               .to_spec("bert-mlm").str();
+    auto mlm_net = nn::make_model(mlm_arch, r.seed);
+    auto& mlm = dynamic_cast<nn::BertForMaskedLM&>(*mlm_net);
+    data::MlmDataset mlm_test = mlm_dataset(sp.test, vocab, tok, r.seq);
+    if (!nn::io::exists(b.mlm_path)) {
+        note("pretraining the mini-BERT (" + r.describe() + ") into " + dir);
+        data::MlmDataset train = mlm_dataset(sp.train, vocab, tok, r.seq), val = mlm_dataset(sp.val, vocab, tok, r.seq);
+        nn::manual_seed(r.seed);
+        nn::Trainer trainer(*mlm_net, text_cfg("mlm", r.epochs, r.max_steps, r.lr, 0.06f), train, &val, nullptr);
+        trainer.loss_fn = nn::mlm_loss(mlm);
+        trainer.metadata["arch"] = mlm_arch;
+        trainer.metadata["task"] = "mlm";
+        trainer.metadata["corpus"] = "kjv";
+        put_tokenizer(trainer.metadata, vocab, tok);
+        if (trainer.resume()) note("resumed pretraining at step " + std::to_string(trainer.step()));
+        nn::TrainResult tr = trainer.fit();
+        nn::save_model(b.mlm_path, *mlm_net, trainer.metadata);
+        nn::io::write_text_atomic(nn::io::join(dir, "mlm/seconds"), fmt(tr.seconds, 6) + "\n");
+    }
+    nn::load_model(b.mlm_path, *mlm_net);
+    b.mlm_acc = mlm_eval(mlm, mlm_test).accuracy;
+    b.pretrain_seconds = std::stod(nn::io::read_text(nn::io::join(dir, "mlm/seconds")));
+
+    note("fine-tuning the mini-BERT for genre into " + dir);
+    const int n_classes = int(corpus.classes.size());
+    nn::BertConfig cc = mlm.bert->config;
+    cc.n_classes = n_classes;
+    std::string cls_arch = cc.to_spec("bert-cls").str();
+    auto cls_net = nn::make_model(cls_arch, r.seed);
+    auto& cls = dynamic_cast<nn::BertForSequenceClassification&>(*cls_net);
+    {
+        nn::st::File pre = nn::st::File::read(b.mlm_path);
+        nn::load_module(pre, *cls.bert->embeddings, b.mlm_path, "bert.embeddings.");
+        nn::load_module(pre, *cls.bert->encoder, b.mlm_path, "bert.encoder.");
+    }
+    data::TextClassDataset train = class_dataset(sp.train, vocab, tok, r.seq), val = class_dataset(sp.val, vocab, tok, r.seq),
+                           test = class_dataset(sp.test, vocab, tok, r.seq);
+    nn::manual_seed(r.seed);
+    nn::Trainer trainer(*cls_net, text_cfg("genre", r.genre_epochs, r.genre_max_steps, r.genre_lr, 0.1f), train, &val, nullptr);
+    trainer.loss_fn = nn::sequence_classification_loss(cls);
+    trainer.metadata["arch"] = cls_arch;
+    trainer.metadata["task"] = "kjv-genre";
+    std::string classes;
+    for (auto& c : corpus.classes) classes += (classes.empty() ? "" : "\n") + c;
+    trainer.metadata[kClassesKey] = classes;
+    put_tokenizer(trainer.metadata, vocab, tok);
+    if (trainer.resume()) note("resumed fine-tuning at step " + std::to_string(trainer.step()));
+    nn::TrainResult fr = trainer.fit();
+    nn::save_model(b.genre_path, *cls_net, trainer.metadata);
+    b.genre_acc = class_eval(cls, test).accuracy;
+    b.finetune_seconds = fr.seconds;
+    nn::io::write_text_atomic(info_path, nn::str_cat("{\"recipe\": ", nn::json::quote(r.describe()), ", \"mlm_acc\": ",
+                                                     fmt(b.mlm_acc, 17), ", \"genre_acc\": ", fmt(b.genre_acc, 17),
+                                                     ", \"pretrain_seconds\": ", fmt(b.pretrain_seconds, 6),
+                                                     ", \"finetune_seconds\": ", fmt(b.finetune_seconds, 6), "}\n"));
     return b;
 }
 

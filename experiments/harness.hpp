@@ -93,6 +93,26 @@ struct Context {
     // resnet20, none for the others; see presets.hpp); it shares the image storage.
     data::ImageDataset train_set(const std::string& model_spec);
 
+    // The mini-BERT of the BERT experiments: pretrained by MLM on the KJV, then fine-tuned for genre
+    // (the pretrained encoder, a fresh [CLS] classifier). Cached under runs/cache/ like baseline(),
+    // by a hash of the recipe, trained under a file lock (resumed after a kill).
+    struct BertRecipe {
+        int64_t layers = 4, hidden = 256, heads = 4, ffn = 1024, seq = 64, vocab = 8192;
+        int64_t epochs = 8, max_steps = 0, batch = 32;
+        float lr = 1e-3f;
+        int64_t genre_epochs = 4, genre_max_steps = 0;
+        float genre_lr = 1e-4f;
+        uint64_t seed = 1;
+        std::string describe() const;  // one line for the report's setup text
+    };
+    struct Bert {
+        std::string mlm_path, genre_path;  // model.safetensors (weights, "arch", tokenizer metadata)
+        double mlm_acc = NAN, genre_acc = NAN;  // held-out test split
+        double pretrain_seconds = NAN, finetune_seconds = NAN;
+    };
+    Bert bert(const BertRecipe& r);
+    BertRecipe bert_recipe() const;  // the profile's recipe: full = the default config; quick smaller
+
     // Progress line for a long step inside a point (e.g. training epochs).
     void note(const std::string& what) const;
 };

@@ -1,12 +1,16 @@
 // Size classes: 64-byte granularity up to 4 KiB, then 8 classes per power of two (at most 12.5 %
 // slack). One mutex guards the free lists; requests are per tensor, not per element, so contention
-// is negligible.
+// is negligible. A request whose class has no free block takes one from the smallest non-empty class
+// of at most twice its size: models whose shapes change from step to step (text batches padded to
+// their longest sequence) would otherwise keep a full working set cached for every shape they have
+// seen (gigabytes for the mini-BERT, whose evaluation batches hold 512 sequences).
 #include "nn/alloc.hpp"
 
 #include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -26,7 +30,8 @@ size_t size_class(size_t bytes) {
 
 struct Cache {
     std::mutex mu;
-    std::unordered_map<size_t, std::vector<void*>> free_lists;
+    std::map<size_t, std::vector<void*>> free_lists;    // class -> free blocks of that class
+    std::unordered_map<void*, size_t> borrowed;         // live blocks handed out for a smaller class
     AllocStats stats;
 };
 
@@ -44,15 +49,17 @@ void* alloc_bytes(size_t bytes) {
     {
         std::lock_guard<std::mutex> lock(c.mu);
         c.stats.n_alloc++;
-        c.stats.bytes_live += cls;
-        auto it = c.free_lists.find(cls);
-        if (it != c.free_lists.end() && !it->second.empty()) {
+        for (auto it = c.free_lists.lower_bound(cls); it != c.free_lists.end() && it->first <= 2 * cls; ++it) {
+            if (it->second.empty()) continue;
             void* p = it->second.back();
             it->second.pop_back();
-            c.stats.bytes_cached -= cls;
+            c.stats.bytes_cached -= it->first;
+            c.stats.bytes_live += it->first;
+            if (it->first != cls) c.borrowed[p] = it->first;
             return p;
         }
         c.stats.n_system++;
+        c.stats.bytes_live += cls;
     }
     void* p = std::aligned_alloc(64, cls);
     ENSURE(p != nullptr, "out of memory allocating ", cls, " bytes");
@@ -64,6 +71,13 @@ void alloc_free(void* ptr, size_t bytes) {
     size_t cls = size_class(bytes);
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
+    if (!c.borrowed.empty()) {
+        auto b = c.borrowed.find(ptr);
+        if (b != c.borrowed.end()) {
+            cls = b->second;
+            c.borrowed.erase(b);
+        }
+    }
     c.free_lists[cls].push_back(ptr);
     c.stats.bytes_live -= cls;
     c.stats.bytes_cached += cls;

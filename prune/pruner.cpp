@@ -102,6 +102,34 @@ std::vector<Target> attention_head_targets(const std::vector<AttentionBlock>& bl
     return out;
 }
 
+std::vector<AttentionBlock> bert_attention_blocks(const std::vector<int64_t>& heads, const std::string& prefix) {
+    std::vector<AttentionBlock> out;
+    for (size_t i = 0; i < heads.size(); i++) {
+        std::string a = prefix + "encoder.layer." + std::to_string(i) + ".attention.";
+        AttentionBlock b;
+        b.name = a + "heads";
+        for (const char* p : {"query", "key", "value"}) {
+            b.rows.push_back(a + "self." + p + ".weight");
+            b.rows.push_back(a + "self." + p + ".bias");
+        }
+        b.cols = {a + "output.dense.weight"};
+        b.n_heads = heads[i];
+        out.push_back(std::move(b));
+    }
+    return out;
+}
+
+std::vector<std::string> bert_encoder_weights(int64_t n_layers, const std::string& prefix) {
+    std::vector<std::string> out;
+    for (int64_t i = 0; i < n_layers; i++) {
+        std::string l = prefix + "encoder.layer." + std::to_string(i) + ".";
+        for (const char* p : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                              "intermediate.dense", "output.dense"})
+            out.push_back(l + p + ".weight");
+    }
+    return out;
+}
+
 std::vector<std::string> select_names(const std::vector<std::string>& all, const std::vector<std::string>& include,
                                       const std::vector<std::string>& ignore, const std::string& where) {
     auto check_matches = [&](const std::vector<std::string>& globs, const char* kind) {

@@ -65,6 +65,13 @@ struct AttentionBlock {
     int64_t n_heads = 0;
 };
 std::vector<Target> attention_head_targets(const std::vector<AttentionBlock>& blocks);
+// The attention blocks of a BERT encoder whose parameters are named "<prefix>encoder.layer.<i>.attention.
+// {self.query, self.key, self.value, output.dense}" (prefix "bert." in the task models): q, k, v
+// weights and biases as rows, the output weight as columns, `heads[i]` heads in layer i.
+std::vector<AttentionBlock> bert_attention_blocks(const std::vector<int64_t>& heads, const std::string& prefix = "bert.");
+// Names of the Q/K/V/O and FFN weight matrices of such an encoder, layer by layer (what unstructured
+// transformer pruning acts on; the embedding and the heads stay out).
+std::vector<std::string> bert_encoder_weights(int64_t n_layers, const std::string& prefix = "bert.");
 
 // ---- choosing parameters -------------------------------------------------------------------------
 // Names of `all` matched by any `include` glob and by no `ignore` glob. Every glob must match at least

@@ -281,6 +281,25 @@ nn::Tensor random_structured(const nn::Tensor& w, const Amount& amount, int dim,
     return decide_one(w, mask, Grouping::slices(dim), amount, 1.0, &rng, "random_structured");
 }
 
+nn::Tensor row_unstructured(const nn::Tensor& w_in, const Amount& amount, const nn::Tensor& mask_in) {
+    ENSURE(w_in.defined() && w_in.ndim() == 2, "row_unstructured: needs a matrix [N, C], got ",
+           w_in.defined() ? nn::to_string(w_in.shape()) : std::string("an undefined tensor"));
+    if (mask_in.defined())
+        ENSURE(mask_in.shape() == w_in.shape(), "row_unstructured: mask shape ", mask_in.shape(), " differs from ", w_in.shape());
+    nn::Tensor w = w_in.contiguous(), mask = mask_in.defined() ? mask_in.contiguous() : nn::Tensor();
+    const int64_t N = w.size(0), C = w.size(1);
+    nn::Tensor out = nn::Tensor::empty(w.shape());  // [N, C]
+    nn::Tensor row = nn::Tensor::empty({C}), row_mask = mask.defined() ? nn::Tensor::empty({C}) : nn::Tensor();
+    for (int64_t r = 0; r < N; r++) {
+        std::copy_n(w.data() + r * C, C, row.data());
+        if (mask.defined()) std::copy_n(mask.data() + r * C, C, row_mask.data());
+        nn::Tensor m = decide_one(row, row_mask, Grouping::element(), amount, 1.0, nullptr,
+                                  "row_unstructured (row " + std::to_string(r) + ")");
+        std::copy_n(m.data(), C, out.data() + r * C);
+    }
+    return out;
+}
+
 std::vector<nn::Tensor> global_unstructured(const std::vector<nn::Tensor>& ws, const Amount& amount,
                                             const std::vector<nn::Tensor>& masks) {
     ENSURE(masks.empty() || masks.size() == ws.size(), "global_unstructured: ", ws.size(), " tensors but ",

@@ -122,6 +122,9 @@ nn::Tensor random_unstructured(const nn::Tensor& w, const Amount& amount, nn::Rn
 nn::Tensor ln_structured(const nn::Tensor& w, const Amount& amount, double n, int dim, const nn::Tensor& mask = {});
 nn::Tensor random_structured(const nn::Tensor& w, const Amount& amount, int dim, nn::Rng& rng,
                              const nn::Tensor& mask = {});
+// Local per-row magnitude pruning of a matrix [N, C] (e.g. an embedding: every word keeps the same
+// share of its vector): each row on its own, as l1_unstructured of that row with `amount`.
+nn::Tensor row_unstructured(const nn::Tensor& w, const Amount& amount, const nn::Tensor& mask = {});
 // One ranking of |w| over all tensors; masks may be empty (never pruned) or one per tensor.
 std::vector<nn::Tensor> global_unstructured(const std::vector<nn::Tensor>& ws, const Amount& amount,
                                             const std::vector<nn::Tensor>& masks = {});

@@ -11,6 +11,7 @@
 #include "nn/checkpoint.hpp"
 #include "nn/models.hpp"
 #include "nn/weight_stats.hpp"
+#include "prune/pruner.hpp"
 
 using nn::IntTensor;
 using nn::Shape;
@@ -33,6 +34,13 @@ nn::BertConfig tiny_config() {
 }
 
 IntTensor ids_of(std::vector<int64_t> v, int64_t B) { return IntTensor::from_vector(v, Shape{B, int64_t(v.size()) / B}); }
+
+// view *= f, in place (the view may be strided).
+void scale_(const Tensor& view, float f) {
+    std::vector<float> v = view.contiguous().to_vector();
+    for (float& x : v) x *= f;
+    view.copy_(Tensor::from_vector(v, view.shape()));
+}
 
 }  // namespace
 
@@ -352,4 +360,95 @@ TEST_CASE("MLM training through nn::Trainer learns and resumes bit-identically",
     testing::require_equal(resumed, full, "weights after resume");
     std::filesystem::remove_all("test-mlm-full");
     std::filesystem::remove_all("test-mlm-part");
+}
+
+TEST_CASE("pruning BERT: coupled attention heads chosen by weight norm equal a zero head gate", "[bert][prune]") {
+    nn::Rng rng(11);
+    nn::BertForMaskedLM m(tiny_config(), rng);
+    m.eval();
+    auto params = m.named_parameters();
+    auto blocks = prune::bert_attention_blocks(m.bert->config.heads);
+    REQUIRE(blocks.size() == 2);
+    REQUIRE(blocks[1].rows.size() == 6);
+    REQUIRE(blocks[1].cols == std::vector<std::string>{"bert.encoder.layer.1.attention.output.dense.weight"});
+    // Make head 1 of layer 0 and head 0 of layer 1 the weakest by norm (scaled down 10x).
+    {
+        nn::NoGradGuard ng;
+        for (auto& [layer, head] : std::vector<std::pair<int, int>>{{0, 1}, {1, 0}}) {
+            auto& at = *m.bert->layer(layer).attention;
+            for (auto* lin : {at.self->query.get(), at.self->key.get(), at.self->value.get()}) {
+                scale_(lin->weight.narrow(0, head * 4, 4), 0.1f);
+                scale_(lin->bias.narrow(0, head * 4, 4), 0.1f);
+            }
+            scale_(at.output->dense->weight.narrow(1, head * 4, 4), 0.1f);
+        }
+    }
+    auto norms = nn::head_weight_norms(*m.bert);
+    REQUIRE(norms[1].total < norms[0].total);
+    REQUIRE(norms[2].total < norms[3].total);
+    prune::PruneSpec spec;
+    spec.amount = prune::Amount::count(1);  // one head per layer
+    prune::MaskSet masks = prune::decide_targets(prune::attention_head_targets(blocks), params, {}, spec);
+    REQUIRE(masks.size() == 14);  // q, k, v weight + bias and the output weight, in two layers
+    const Tensor& q0 = *masks.find("bert.encoder.layer.0.attention.self.query.weight");  // [8, 8]
+    for (int64_t r = 0; r < 8; r++) REQUIRE(q0.at({r, 0}) == (r >= 4 ? 0.0f : 1.0f));
+    const Tensor& o1 = *masks.find("bert.encoder.layer.1.attention.output.dense.weight");
+    for (int64_t c = 0; c < 8; c++) REQUIRE(o1.at({0, c}) == (c < 4 ? 0.0f : 1.0f));
+    const Tensor& vb1 = *masks.find("bert.encoder.layer.1.attention.self.value.bias");
+    REQUIRE(vb1.at({0}) == 0.0f);
+    REQUIRE(vb1.at({7}) == 1.0f);
+
+    IntTensor ids = ids_of({2, 7, 9, 11, 3, 2, 5, 6, 3, 0}, 2);
+    m.bert->layer(0).attention->self->set_head_mask(Tensor::from_vector({1.0f, 0.0f}, {2}));
+    m.bert->layer(1).attention->self->set_head_mask(Tensor::from_vector({0.0f, 1.0f}, {2}));
+    Tensor gated = m.bert->forward_ids(ids).detach();
+    m.bert->layer(0).attention->self->set_head_mask(Tensor());
+    m.bert->layer(1).attention->self->set_head_mask(Tensor());
+    // The output projection's bias is not a head's, so it stays: masked weights equal gated heads.
+    masks.apply(m);
+    Tensor pruned = m.bert->forward_ids(ids).detach();
+    testing::require_close(pruned.to_vector(), gated.to_vector(), 1e-5f, 1e-4f, "pruned heads vs head gate");
+    REQUIRE_THROWS_AS(prune::decide_targets(prune::attention_head_targets(prune::bert_attention_blocks({2, 2}, "nope.")),
+                                            params, {}, spec),
+                      nn::Error);
+}
+
+TEST_CASE("pruning BERT: unstructured local and global over Q/K/V/O and FFN, per-row embedding", "[bert][prune]") {
+    nn::Rng rng(12);
+    nn::BertForMaskedLM m(tiny_config(), rng);
+    auto names = prune::bert_encoder_weights(2);
+    REQUIRE(names.size() == 12);
+    REQUIRE(names[5] == "bert.encoder.layer.0.output.dense.weight");
+    auto weights = prune::pick(m.named_parameters(), names);  // errors if a name is missing
+    {
+        nn::NoGradGuard ng;
+        scale_(m.bert->layer(1).intermediate->dense->weight, 10.0f);  // a layer of large weights
+    }
+    prune::PruneSpec spec;
+    spec.amount = prune::Amount::fraction(0.5);
+    prune::MaskSet local = prune::decide_masks(weights, {}, spec);
+    for (auto& n : names) REQUIRE(local.n_kept({n}) * 2 == local.n_total({n}));
+    spec.global = true;
+    prune::MaskSet global = prune::decide_masks(weights, {}, spec);
+    REQUIRE(global.n_kept() * 2 == global.n_total());
+    // Under one global ranking the large layer keeps almost everything, the others lose more than half.
+    REQUIRE(global.n_kept({"bert.encoder.layer.1.intermediate.dense.weight"}) >= 80);
+    REQUIRE(global.n_kept({"bert.encoder.layer.0.attention.self.query.weight"}) < 32);
+
+    // Per-row: every row keeps the same count whatever its scale; golden row by hand.
+    Tensor w = Tensor::from_vector({0.1f, -0.4f, 0.3f, 0.2f, 5.0f, -7.0f, 1.0f, 2.0f}, {2, 4});
+    Tensor rm = prune::row_unstructured(w, prune::Amount::fraction(0.5));
+    REQUIRE(rm.to_vector() == std::vector<float>{0, 1, 1, 0, 1, 1, 0, 0});
+    // a second step prunes among the survivors of each row
+    Tensor rm2 = prune::row_unstructured(w, prune::Amount::count(1), rm);
+    REQUIRE(rm2.to_vector() == std::vector<float>{0, 1, 0, 0, 0, 1, 0, 0});
+    Tensor emb_mask = prune::row_unstructured(m.bert->embeddings->word_embeddings->weight, prune::Amount::fraction(0.25));
+    for (int64_t r = 0; r < 23; r++) {
+        int kept = 0;
+        for (int64_t c = 0; c < 8; c++) kept += emb_mask.at({r, c}) != 0.0f;
+        REQUIRE(kept == 6);
+    }
+    REQUIRE_THROWS_AS(prune::row_unstructured(Tensor::ones({4}), prune::Amount::fraction(0.5)), nn::Error);
+    REQUIRE_THROWS_AS(prune::row_unstructured(w, prune::Amount::fraction(0.5), Tensor::ones({4, 2})), nn::Error);
+    REQUIRE_THROWS_AS(prune::row_unstructured(w, prune::Amount::count(5)), nn::Error);
 }

@@ -72,6 +72,25 @@ TEST_CASE("allocator: freed blocks are reused without new system allocations", "
     REQUIRE(after.n_system == before.n_system);
 }
 
+TEST_CASE("allocator: a smaller request reuses a cached block of at most twice its size", "[tensor][alloc]") {
+    nn::alloc_release_cached();
+    nn::AllocStats before = nn::alloc_stats();
+    { Tensor big = Tensor::empty({1000, 1000}); }
+    nn::AllocStats cached = nn::alloc_stats();
+    REQUIRE(cached.n_system == before.n_system + 1);
+    {
+        Tensor smaller = Tensor::empty({600, 1000});  // 2.4 MB: served by the 4 MB block
+        smaller.data()[599999] = 1.0f;
+        REQUIRE(nn::alloc_stats().n_system == cached.n_system);
+    }
+    // The borrowed block went back to its own class: the full size is served from the cache again,
+    // and nothing is counted as live.
+    { Tensor again = Tensor::empty({1000, 1000}); REQUIRE(nn::alloc_stats().n_system == cached.n_system); }
+    REQUIRE(nn::alloc_stats().bytes_live == before.bytes_live);
+    // Less than half the cached size goes to the system instead of wasting the block.
+    { Tensor tiny = Tensor::empty({400, 1000}); REQUIRE(nn::alloc_stats().n_system == cached.n_system + 1); }
+}
+
 TEST_CASE("rng: deterministic, golden first values, unbiased ranges", "[rng]") {
     nn::Rng a(42), b(42);
     for (int i = 0; i < 100; i++) REQUIRE(a.next_u64() == b.next_u64());
