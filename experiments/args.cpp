@@ -35,6 +35,7 @@ std::string Args::text_of(const Ptr& p) {
 }
 
 void Args::set(Option& o, const std::string& text) {
+    o.given = true;
     const std::string flag = o.is_positional ? o.name : "--" + o.name;
     std::visit(
         [&](auto* v) {
@@ -151,6 +152,12 @@ std::vector<std::pair<std::string, std::string>> Args::values() const {
     for (auto& o : options_)
         if (!o.is_positional) out.emplace_back(o.name, text_of(o.ptr));
     return out;
+}
+
+bool Args::given(const std::string& name) const {
+    for (auto& o : options_)
+        if (o.name == name) return o.given;
+    RAISE(program_, ": no option named ", name);
 }
 
 std::string Args::value(const std::string& name) const {

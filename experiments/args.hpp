@@ -33,6 +33,8 @@ public:
 
     // "name=value" for every option whose value differs from its default, in registration order.
     std::vector<std::string> changed() const;
+    // Whether an option was set on the command line (by any parse so far), whatever its value.
+    bool given(const std::string& name) const;
     // Current value of an option as text.
     std::string value(const std::string& name) const;
     // Every option's name and current value, in registration order.
@@ -44,6 +46,7 @@ private:
         std::string name, help, default_text;
         Ptr ptr;
         bool is_positional = false;
+        bool given = false;
     };
     template <class T>
     Args& add_any(const std::string& name, T* v, const std::string& help);

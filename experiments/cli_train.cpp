@@ -38,7 +38,9 @@ int cmd_train(const Argv& argv) {
     int crop_padding = 2;
     Args args("secateurs train", "Train a model on Fashion-MNIST. Writes metrics.csv, last.safetensors (full training\n"
                                  "state, for --resume), best.safetensors (best validation accuracy) and model.safetensors\n"
-                                 "(final weights) into --out.");
+                                 "(final weights) into --out. For the zoo's models (lenet300, lenet5, conv2/4/6, vgg,\n"
+                                 "resnet20) --epochs, --optimizer, --lr and --weight-decay default to the model's preset\n"
+                                 "(README: CNNs); the defaults shown below apply to other models, and given flags win.");
     args.add("model", &model, "model spec (lenet300, or name:key=value,...)")
         .add("epochs", &cfg.epochs, "training epochs")
         .add("batch-size", &cfg.batch_size, "examples per step")
@@ -69,6 +71,7 @@ int cmd_train(const Argv& argv) {
         .add("recipe", &recipe, "prune during training as this recipe says (see README: recipes)")
         .add("crash-at", &crash_at, "fault injection for the crash tests: SIGKILL at STEP, STEP:write or STEP:link");
     if (!args.parse(argv)) return 0;
+    const TrainPreset* preset = apply_preset(cfg, model, [&](const std::string& o) { return args.given(o); });
     CrashPoint crash = CrashPoint::parse(crash_at);
     ENSURE(train_subset >= 0, "--train-subset must be >= 0, got ", train_subset);
     apply_threads(threads);
@@ -90,6 +93,10 @@ int cmd_train(const Argv& argv) {
     train.augment = aug;
     nn::manual_seed(cfg.seed);
     auto net = nn::make_model(model, cfg.seed);
+    std::printf("%s: %lld epochs, %s lr %g, weight decay %g, batch %lld, %s schedule\n",
+                preset ? ("preset " + std::string(preset->model)).c_str() : "no preset", (long long)cfg.epochs,
+                cfg.optimizer.c_str(), double(cfg.lr), double(cfg.weight_decay), (long long)cfg.batch_size,
+                cfg.schedule.c_str());
     std::printf("model %s: %lld parameters; train %lld, val %lld, test %lld examples; augmentation %s; %d thread(s)\n",
                 nn::ModelSpec::parse(model).str().c_str(), (long long)net->num_parameters(), (long long)train.size(),
                 (long long)val.size(), (long long)test.size(),

@@ -40,4 +40,15 @@ const TrainPreset& quick_preset(const std::string& name) {
     return *p;
 }
 
+const TrainPreset* apply_preset(nn::TrainConfig& cfg, const std::string& model_spec,
+                                const std::function<bool(const std::string&)>& given) {
+    const TrainPreset* p = find_preset(nn::ModelSpec::parse(model_spec).name);
+    if (!p) return nullptr;
+    if (!given("epochs")) cfg.epochs = p->epochs;
+    if (!given("optimizer")) cfg.optimizer = p->optimizer;
+    if (!given("lr")) cfg.lr = p->lr;
+    if (!given("weight-decay")) cfg.weight_decay = p->weight_decay;
+    return p;
+}
+
 }  // namespace experiments

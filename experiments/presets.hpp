@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "data/dataset.hpp"
+#include "nn/trainer.hpp"
 
 namespace experiments {
 
@@ -28,5 +30,12 @@ struct TrainPreset {
 const TrainPreset& quick_preset(const std::string& model_name);
 // The same, or nullptr for a model without a preset.
 const TrainPreset* find_preset(const std::string& model_name);
+
+// `secateurs train`'s defaults: sets cfg's epochs, optimizer, lr and weight decay from the preset of
+// the spec's model name, each only where `given(option)` is false for its option name ("epochs",
+// "optimizer", "lr", "weight-decay"), i.e. where the command line did not set it. Returns the
+// preset, or nullptr (cfg untouched) for a model without one.
+const TrainPreset* apply_preset(nn::TrainConfig& cfg, const std::string& model_spec,
+                                const std::function<bool(const std::string&)>& given);
 
 }  // namespace experiments

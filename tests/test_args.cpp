@@ -29,6 +29,15 @@ TEST_CASE("args: typed options, defaults, changed values and errors", "[args]") 
     REQUIRE(changed == std::vector<std::string>{"epochs=3", "lr=0.5", "verbose=true", "model=vgg"});
     REQUIRE(a.help().find("--epochs") != std::string::npos);
     REQUIRE(a.help().find("(default: 10)") != std::string::npos);
+    // given: set on the command line, even to the default value; seed was not
+    REQUIRE(a.given("epochs"));
+    REQUIRE_FALSE(a.given("seed"));
+    REQUIRE_THROWS_WITH(a.given("nope"), Catch::Contains("no option named nope"));
+    experiments::Args d = make();
+    REQUIRE(d.parse(std::vector<std::string>{"--epochs", "3"}));  // 3 is d's default: unchanged, yet given
+    REQUIRE(d.changed().empty());
+    REQUIRE(d.given("epochs"));
+    REQUIRE_FALSE(d.given("lr"));
 
     experiments::Args b = make();
     REQUIRE_THROWS_WITH(b.parse(std::vector<std::string>{"--epoch", "3"}), Catch::Contains("unknown option --epoch"));

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "experiments/args.hpp"
 #include "experiments/presets.hpp"
 #include "helpers.hpp"
 #include "nn/check.hpp"
@@ -210,6 +211,43 @@ TEST_CASE("augmentation defaults: on for vgg and resnet20, off for the others, o
     REQUIRE(experiments::quick_preset("vgg").augment);
     REQUIRE_FALSE(experiments::quick_preset("conv4").augment);
     REQUIRE_THROWS_AS(experiments::quick_preset("alexnet"), nn::Error);
+}
+
+TEST_CASE("secateurs train: the model's preset fills the options the command line leaves out", "[cnn][presets]") {
+    auto run = [](std::vector<std::string> argv) {
+        nn::TrainConfig cfg;
+        cfg.epochs = 10, cfg.optimizer = "adam", cfg.lr = 0.5f, cfg.weight_decay = 0.0f;
+        std::string model = "lenet300";
+        experiments::Args args("train", "test");
+        args.add("model", &model, "m").add("epochs", &cfg.epochs, "e").add("optimizer", &cfg.optimizer, "o");
+        args.add("lr", &cfg.lr, "lr").add("weight-decay", &cfg.weight_decay, "wd");
+        REQUIRE(args.parse(argv));
+        const experiments::TrainPreset* p =
+            experiments::apply_preset(cfg, model, [&](const std::string& o) { return args.given(o); });
+        return std::make_pair(cfg, p);
+    };
+    auto [vgg, p] = run({"--model", "vgg"});
+    REQUIRE(p == &experiments::quick_preset("vgg"));
+    REQUIRE(vgg.epochs == 8);
+    REQUIRE(vgg.optimizer == "sgd");
+    REQUIRE(vgg.lr == 0.1f);
+    REQUIRE(vgg.weight_decay == 5e-4f);
+    // a given flag wins, even when it equals the built-in default; specs with options use their name's preset
+    auto [lenet5, p5] = run({"--model", "lenet5:widths=3-8", "--epochs", "10", "--lr", "0.01"});
+    REQUIRE(p5 == &experiments::quick_preset("lenet5"));
+    REQUIRE(lenet5.epochs == 10);
+    REQUIRE(lenet5.lr == 0.01f);
+    REQUIRE(lenet5.optimizer == "sgd");
+    auto [resnet, pr] = run({"--optimizer", "adamw", "--model", "resnet20", "--weight-decay", "0.05"});
+    REQUIRE(resnet.optimizer == "adamw");
+    REQUIRE(resnet.weight_decay == 0.05f);
+    REQUIRE(resnet.epochs == experiments::quick_preset("resnet20").epochs);
+    // a model without a preset keeps the command line's defaults
+    auto [mlp, pm] = run({"--model", "bert-cls"});
+    REQUIRE(pm == nullptr);
+    REQUIRE(mlp.epochs == 10);
+    REQUIRE(mlp.optimizer == "adam");
+    REQUIRE(mlp.lr == 0.5f);
 }
 
 TEST_CASE("secateurs eval --dump-logits writes the images and the logits PyTorch is compared on", "[cnn][cli]") {

@@ -168,6 +168,52 @@ TEST_CASE("training is bit-identical for the same seed and thread count", "[trai
     nn::set_num_threads(1);
 }
 
+TEST_CASE("flush-to-zero: denormals vanish on every pool thread while on, and training results do not change",
+          "[trainer][denormals]") {
+    bool before = nn::flush_denormals();
+    for (int threads : {1, 2}) {
+        nn::set_num_threads(threads);
+        for (bool on : {true, false}) {
+            INFO("threads " << threads << " flush " << on);
+            nn::set_flush_denormals(on);
+            REQUIRE(nn::flush_denormals() == on);
+            std::vector<float> flushed(size_t(threads), -1.0f), read(size_t(threads), -1.0f);
+            nn::parallel_run([&](int t) {
+                volatile float tiny = 1e-30f, denormal = 1e-40f;   // 1e-40 is below FLT_MIN (1.2e-38)
+                flushed[size_t(t)] = tiny * 1e-10f;                // FTZ: a denormal result becomes 0
+                read[size_t(t)] = denormal * 1.0f;                 // DAZ: a denormal input reads as 0
+            });
+            for (int t = 0; t < threads; t++) {
+                REQUIRE((flushed[size_t(t)] == 0.0f) == on);
+                REQUIRE((read[size_t(t)] == 0.0f) == on);
+            }
+        }
+    }
+    // The same CNN (BatchNorm, convolutions, pooling) trained with and without flushing ends with the
+    // same accuracy and, to rounding, the same weights: nothing in a normal run lives in the denormal
+    // range, so the flag only changes speed where values drift there.
+    data::ImageDataset d = synthetic(256, 4), v = synthetic(64, 5);
+    for (int threads : {1, 2}) {
+        nn::set_num_threads(threads);
+        std::vector<float> w[2];
+        double acc[2];
+        for (int on = 0; on < 2; on++) {
+            auto net = nn::make_model("vgg:widths=4-4-8-8-8-8,hidden=16", 3);
+            nn::TrainConfig c = small_config();
+            c.flush_denormals = on;
+            nn::Trainer t(*net, c, d, &v);
+            t.fit();
+            REQUIRE(nn::flush_denormals() == before);  // fit() restores the caller's setting
+            w[on] = flat_weights(*net);
+            acc[on] = nn::evaluate(*net, v).accuracy;
+        }
+        REQUIRE(acc[0] == acc[1]);
+        testing::require_close(w[1], w[0], 1e-6f, 1e-5f, "weights with and without flush-to-zero");
+    }
+    nn::set_num_threads(1);
+    nn::set_flush_denormals(before);
+}
+
 TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[trainer][resume]") {
     data::ImageDataset d = synthetic(256, 4), v = synthetic(64, 5);
     auto full = nn::make_model("lenet300", 9);
