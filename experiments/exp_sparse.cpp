@@ -283,17 +283,18 @@ public:
                                  "Storage of " + shape + " in each format, relative to dense float32.",
                                  plot::grouped_bars(mb, groups, {bd, bc, bc16})});
 
-            // The rule, per shape: (a) storing zeros saves nothing (dense with zeros within 15 % of dense at
-            // every sparsity), (b) a time crossover exists below 99 %, (c) CSR is smaller than dense from
+            // The rule, per shape: (a) storing zeros saves nothing (dense with zeros takes on average within
+            // 10 % of dense over the sparsities: single pairs of equal-cost calls differ by up to ~16 % on
+            // a shared machine), (b) a time crossover exists below 99 %, (c) CSR is smaller than dense from
             // some measured sparsity below 99 %.
-            double worst_zero = 0;
-            for (double z : zero_vs_dense) worst_zero = std::max(worst_zero, std::fabs(z - 1.0));
-            bool a_ok = worst_zero <= 0.15, b_ok = !std::isnan(cross) && cross < 0.99,
+            double mean_zero = 0;
+            for (double z : zero_vs_dense) mean_zero += z / double(zero_vs_dense.size());
+            bool a_ok = std::fabs(mean_zero - 1.0) <= 0.1, b_ok = !std::isnan(cross) && cross < 0.99,
                  c_ok = !std::isnan(cross_csr) && cross_csr < 0.99;
             total += 3;
             passed += a_ok + b_ok + c_ok;
-            evidence += std::string(evidence.empty() ? "" : "; ") + shape + ": dense with zeros within " +
-                        fmt_fixed(100 * worst_zero, 1) + " % of dense, CSR faster from " +
+            evidence += std::string(evidence.empty() ? "" : "; ") + shape + ": dense with zeros takes " +
+                        fmt_fixed(mean_zero, 3) + "x the time of dense on average, CSR faster from " +
                         (std::isnan(cross) ? std::string("nowhere measured") : fmt(100 * cross, 3) + " %") +
                         ", CSR smaller from " +
                         (std::isnan(cross_csr) ? std::string("nowhere measured") : fmt(100 * cross_csr, 3) + " %");
@@ -324,8 +325,8 @@ public:
         s.verdicts.push_back({"C7",
                               "Zeros cost memory and time unless stored sparsely; sparse formats win at high sparsity.",
                               verdict_from(passed, total),
-                              "per shape, three checks: (a) sgemm with the zeros stored takes within 15 % of sgemm on the "
-                              "unpruned weight at every sparsity (zeros cost time), (b) the best CSR kernel beats it from "
+                              "per shape, three checks: (a) sgemm with the zeros stored takes on average (over the "
+                              "sparsities) within 10 % of the time of sgemm on the unpruned weight (zeros cost time), (b) the best CSR kernel beats it from "
                               "some measured sparsity below 99 % on, at every higher one too (a crossover exists), (c) CSR is smaller than dense "
                               "from some measured sparsity below 99 %; holds if all pass, partly if some do",
                               std::to_string(passed) + " of " + std::to_string(total) + " checks pass: " + evidence});

@@ -91,7 +91,8 @@ SparseTensor read_sparse_tensor(const st::File& f, const std::string& what, cons
     std::memcpy(m.row_ptr.data(), crow.bytes.data(), crow.bytes.size());
     m.col_idx.resize(size_t(col.shape[0]));
     if (col.dtype == st::DType::I32) {
-        std::memcpy(m.col_idx.data(), col.bytes.data(), col.bytes.size());
+        // An empty matrix has no column indices: memcpy must not see the null data() of an empty vector.
+        if (!col.bytes.empty()) std::memcpy(m.col_idx.data(), col.bytes.data(), col.bytes.size());
     } else {
         for (size_t j = 0; j < m.col_idx.size(); j++) {
             uint16_t c;

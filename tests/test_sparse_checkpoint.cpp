@@ -276,3 +276,24 @@ TEST_CASE("secateurs sparsify: writes a smaller file that eval-style loading acc
     std::remove(out.c_str());
     std::remove("test-sparsify.log");
 }
+
+TEST_CASE("sparse checkpoint: a tensor with no stored entries (int32 indices) loads and writes back", "[sparse]") {
+    // Found by the sparse_checkpoint fuzz target: reading copied zero column indices with memcpy into
+    // the null data() of an empty vector (undefined behaviour, reported by UBSan).
+    for (bool compact : {false, true}) {
+        sparse::SparseCheckpoint c;
+        sparse::SparseTensor t;
+        t.name = "e.weight";
+        t.shape = {3, 5};
+        t.csr = sparse::from_dense(Tensor::zeros({3, 5}));
+        t.compact = compact;
+        c.sparse.push_back(t);
+        std::vector<uint8_t> bytes = sparse::to_file(c).serialize();
+        sparse::SparseCheckpoint back =
+            sparse::parse_sparse_checkpoint(nn::st::File::parse(bytes.data(), bytes.size(), "empty"), "empty");
+        REQUIRE(back.sparse.size() == 1);
+        REQUIRE(back.sparse[0].csr.nnz() == 0);
+        REQUIRE(back.sparse[0].csr.row_ptr == std::vector<int32_t>{0, 0, 0, 0});
+        REQUIRE(back.state_dict()["e.weight"].shape() == nn::Shape{3, 5});
+    }
+}
