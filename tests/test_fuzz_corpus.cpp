@@ -31,3 +31,5 @@ TEST_CASE("fuzz corpus: cifar", "[fuzz][cifar][bad-input]") { replay("cifar", fu
 TEST_CASE("fuzz corpus: safetensors", "[fuzz][safetensors][bad-input]") { replay("safetensors", fuzz::safetensors); }
 TEST_CASE("fuzz corpus: json", "[fuzz][json][bad-input]") { replay("json", fuzz::json); }
 TEST_CASE("fuzz corpus: args", "[fuzz][args][bad-input]") { replay("args", fuzz::args); }
+TEST_CASE("fuzz corpus: recipe", "[fuzz][recipe][bad-input]") { replay("recipe", fuzz::recipe); }
+TEST_CASE("fuzz corpus: text", "[fuzz][text][bad-input]") { replay("text", fuzz::text); }

@@ -16,6 +16,8 @@ int cifar(const uint8_t* data, size_t n);        // data::parse_cifar10
 int safetensors(const uint8_t* data, size_t n);  // nn::st::File::parse, tensor reads, re-serialisation
 int json(const uint8_t* data, size_t n);         // nn::json::parse
 int args(const uint8_t* data, size_t n);         // experiments::Args::parse (+ nn::ModelSpec::parse)
+int recipe(const uint8_t* data, size_t n);       // prune::parse_recipe, step resolution, offline masks
+int text(const uint8_t* data, size_t n);         // data/text.hpp corpus readers, tokenizer, vocabulary
 
 }  // namespace fuzz
 
