@@ -276,10 +276,11 @@ std::string trimmed(std::string_view s) {
 }
 
 std::string checked_text(std::string_view raw, const std::string& what, int64_t& n_invalid) {
-    ENSURE(raw.find('\0') == std::string_view::npos, what, ": contains NUL bytes at offset ", raw.find('\0'),
-           "; expected a text file (UTF-8, one example per line)");
+    // gzip first: a compressed file nearly always holds NUL bytes too, and the advice differs.
     ENSURE(!(raw.size() >= 2 && uint8_t(raw[0]) == 0x1f && uint8_t(raw[1]) == 0x8b), what,
            ": is gzip-compressed; decompress it first (gunzip)");
+    ENSURE(raw.find('\0') == std::string_view::npos, what, ": contains NUL bytes at offset ", raw.find('\0'),
+           "; expected a text file (UTF-8, one example per line)");
     return sanitize_utf8(raw, &n_invalid);
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.hpp"
+
 namespace experiments {
 
 using Argv = std::vector<std::string>;
@@ -28,5 +30,8 @@ int cmd_flops(const Argv& args);
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);
+
+// The Fashion-MNIST training set, or its first `subset` examples (--train-subset; 0: all).
+data::ImageDataset fashion_mnist_train(int64_t subset);
 
 }  // namespace experiments

@@ -7,6 +7,7 @@
 #include "data/dataset.hpp"
 #include "experiments/args.hpp"
 #include "experiments/cli.hpp"
+#include "experiments/crash.hpp"
 #include "nn/check.hpp"
 #include "nn/io.hpp"
 #include "nn/models.hpp"
@@ -241,14 +242,16 @@ int cmd_imp(const Argv& argv) {
     std::string scope = "local", params_text, ignore_text;
     double target_density = 0.0;
     int threads = 1;
-    int64_t n_val = 5000;
-    bool verbose = false;
+    int64_t n_val = 5000, train_subset = 0;
+    bool verbose = false, resume = false;
+    std::string crash_at;
     Args args("secateurs imp",
               "Iterative magnitude pruning on Fashion-MNIST: train dense (level 0), then per level prune --rate of\n"
               "the surviving weights, reset the weights (--rewind init: theta_0, the lottery ticket; step:K: theta_k;\n"
               "none: keep and fine-tune, as Han et al.), and retrain. --control reinit|random-mask trains the\n"
               "controls on the ticket's masks (run the ticket first; results go to <out>/control-<kind>/).\n"
-              "Resumable: run the same command again after a kill. Writes <out>/imp.csv and one folder per level.");
+              "Resumable: after a kill, run the same command with --resume. Writes <out>/imp.csv and one folder per\n"
+              "level.");
     args.add("model", &cfg.model, "model spec")
         .add("levels", &cfg.levels, "pruning levels after the dense one")
         .add("rate", &cfg.rate, "fraction of the surviving weights pruned per level")
@@ -269,13 +272,22 @@ int cmd_imp(const Argv& argv) {
         .add("eval-every", &cfg.train.eval_every, "steps between validation passes (best-accuracy tracking)")
         .add("finetune-lr", &cfg.finetune_lr, "--rewind none: fine-tuning learning rate (0: --lr)")
         .add("finetune-epochs", &cfg.finetune_epochs, "--rewind none: fine-tuning epochs (0: --epochs)")
+        .add("checkpoint-every", &cfg.train.checkpoint_every, "steps between checkpoints within a level (0: each epoch)")
         .add("val", &n_val, "training examples held out for validation")
+        .add("train-subset", &train_subset, "use only the first N training examples (0: all; for quick tests)")
         .add("seed", &cfg.seed, "seed of theta_0, the data order and the validation split")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("verbose", &verbose, "print the trainer's progress lines")
-        .add("out", &cfg.out_dir, "output directory (required)");
+        .add("out", &cfg.out_dir, "output directory (required)")
+        .add("resume", &resume, "continue the run in --out (inside the level it was in), if any")
+        .add("crash-at", &crash_at, "fault injection for the crash tests: SIGKILL at LEVEL/POINT (POINT: STEP, "
+                                    "STEP:write, STEP:link, model or done)");
     if (!args.parse(argv)) return 0;
     ENSURE(!cfg.out_dir.empty(), "secateurs imp: --out DIR is required");
+    arm_crash(ImpCrashPoint::parse(crash_at), cfg);
+    const std::string run_dir = cfg.control.empty() ? cfg.out_dir : nn::io::join(cfg.out_dir, "control-" + cfg.control);
+    ENSURE(resume || !nn::io::exists(nn::io::join(run_dir, "config.txt")), run_dir,
+           ": holds an IMP run already; add --resume to continue it, or choose another --out");
     ENSURE(scope == "local" || scope == "global", "--scope '", scope, "' must be local or global");
     ENSURE(n_val > 0, "secateurs imp: --val must be positive (best validation accuracy is tracked)");
     cfg.global = scope == "global";
@@ -288,7 +300,7 @@ int cmd_imp(const Argv& argv) {
         cfg.rate = prune::iterative_rate(1.0 - target_density, cfg.levels);
     }
     apply_threads(threads);
-    data::ImageDataset full = data::load_fashion_mnist("train");
+    data::ImageDataset full = fashion_mnist_train(train_subset);
     data::ImageDataset test = data::load_fashion_mnist("test");
     auto [train, val] = data::split_validation(full, n_val, cfg.seed);
     std::printf("imp: %s, %lld levels at rate %.4f (%s%s), rewind %s%s; %d thread(s); out %s\n", cfg.model.c_str(),

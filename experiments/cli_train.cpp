@@ -24,6 +24,19 @@ namespace experiments {
 
 void apply_threads(int threads) { nn::set_num_threads(threads); }
 
+data::ImageDataset fashion_mnist_train(int64_t subset) {
+    ENSURE(subset >= 0, "--train-subset must be >= 0, got ", subset);
+    data::ImageDataset full = data::load_fashion_mnist("train");
+    if (subset == 0) return full;
+    ENSURE(subset <= full.size(), "--train-subset ", subset, " exceeds the ", full.size(), " training examples");
+    std::vector<int64_t> first(static_cast<size_t>(subset));
+    for (int64_t i = 0; i < subset; i++) first[size_t(i)] = i;
+    std::string name = full.name;
+    full = full.subset(first);
+    full.name = name;
+    return full;
+}
+
 int cmd_train(const Argv& argv) {
     std::string model = "lenet300";
     nn::TrainConfig cfg;
@@ -73,20 +86,10 @@ int cmd_train(const Argv& argv) {
     if (!args.parse(argv)) return 0;
     const TrainPreset* preset = apply_preset(cfg, model, [&](const std::string& o) { return args.given(o); });
     CrashPoint crash = CrashPoint::parse(crash_at);
-    ENSURE(train_subset >= 0, "--train-subset must be >= 0, got ", train_subset);
     apply_threads(threads);
     data::Augment aug = default_augment(model, augment, crop_padding);
 
-    data::ImageDataset full = data::load_fashion_mnist("train");
-    if (train_subset > 0) {
-        ENSURE(train_subset <= full.size(), "--train-subset ", train_subset, " exceeds the ", full.size(),
-               " training examples");
-        std::vector<int64_t> first(static_cast<size_t>(train_subset));
-        for (int64_t i = 0; i < train_subset; i++) first[size_t(i)] = i;
-        std::string name = full.name;
-        full = full.subset(first);
-        full.name = name;
-    }
+    data::ImageDataset full = fashion_mnist_train(train_subset);
 
     data::ImageDataset test = data::load_fashion_mnist("test");
     auto [train, val] = data::split_validation(full, n_val, cfg.seed);

@@ -61,4 +61,34 @@ void arm_crash(const CrashPoint& point, nn::Trainer& trainer) {
     };
 }
 
+ImpCrashPoint ImpCrashPoint::parse(const std::string& text) {
+    ImpCrashPoint p;
+    if (text.empty()) return p;
+    size_t slash = text.find('/');
+    ENSURE(slash != std::string::npos, "--crash-at '", text, "': expected LEVEL/POINT (POINT: STEP, STEP:write, "
+           "STEP:link, model or done)");
+    std::string level = text.substr(0, slash), point = text.substr(slash + 1);
+    char* end = nullptr;
+    long long l = std::strtoll(level.c_str(), &end, 10);
+    ENSURE(!level.empty() && *end == 0 && l >= 0, "--crash-at '", text, "': LEVEL must be an integer >= 0");
+    p.level = l;
+    if (point == "model" || point == "done") p.after = point;
+    else p.train = CrashPoint::parse(point);
+    ENSURE(!p.after.empty() || p.train.step > 0, "--crash-at '", text, "': missing POINT after the level");
+    return p;
+}
+
+void arm_crash(const ImpCrashPoint& point, prune::ImpConfig& cfg) {
+    if (point.level < 0) return;
+    if (point.after.empty()) {
+        cfg.on_trainer = [point](int64_t level, nn::Trainer& trainer) {
+            if (level == point.level) arm_crash(point.train, trainer);
+        };
+    } else {
+        cfg.on_written = [point](int64_t level, const std::string& file) {
+            if (level == point.level && file == point.after) ::raise(SIGKILL);
+        };
+    }
+}
+
 }  // namespace experiments

@@ -6,6 +6,10 @@
 //               file is complete and synced, the rename has not happened
 //   STEP:link   after that checkpoint-<step>.safetensors is in place, before last.safetensors points
 //               at it
+// `secateurs imp --crash-at LEVEL/POINT` takes one of those points inside the training of level LEVEL,
+// or one of two instants after it:
+//   LEVEL/model  the level's model.safetensors is in place, its done file is not
+//   LEVEL/done   the level is finished (done file, imp.csv), the next level has not started
 // Not for users: it exists to prove that no instant of a run is unsafe to kill.
 #pragma once
 
@@ -13,6 +17,7 @@
 #include <string>
 
 #include "nn/trainer.hpp"
+#include "prune/imp.hpp"
 
 namespace experiments {
 
@@ -27,5 +32,16 @@ struct CrashPoint {
 // Installs the crash into the trainer's after_step hook (chaining any hook already there) and, for the
 // checkpoint points, into nn::io's before-rename hook. Does nothing for a point that never fires.
 void arm_crash(const CrashPoint& point, nn::Trainer& trainer);
+
+struct ImpCrashPoint {
+    int64_t level = -1;     // -1: never
+    CrashPoint train;       // inside the level's training, or ...
+    std::string after;      // ... "model" or "done" (then train.step is -1)
+    // "" (never) or "LEVEL/POINT"; throws naming the text otherwise.
+    static ImpCrashPoint parse(const std::string& text);
+};
+
+// Installs the crash into the IMP driver's hooks (replacing cfg.on_trainer and cfg.on_written).
+void arm_crash(const ImpCrashPoint& point, prune::ImpConfig& cfg);
 
 }  // namespace experiments

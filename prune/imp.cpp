@@ -236,8 +236,13 @@ std::vector<ImpLevel> run_imp(const ImpConfig& cfg, const data::Dataset& train, 
                     Snapshot::take(*m).save(thetak_path, {{"arch", arch}, {"step", std::to_string(at)}});
             };
         }
+        if (cfg.on_trainer) cfg.on_trainer(level, trainer);
         trainer.resume();
         nn::TrainResult r = trainer.fit();
+        // Resumed at the level's last step (killed between its final checkpoint and model.safetensors):
+        // fit() had nothing to run; the final evaluations are those of the restored weights.
+        if (r.final_val.n == 0) r.final_val = nn::evaluate(*net, val);
+        if (r.final_test.n == 0 && tc.eval_test) r.final_test = nn::evaluate(*net, test);
 
         ImpLevel row;
         row.level = level;
@@ -259,6 +264,7 @@ std::vector<ImpLevel> run_imp(const ImpConfig& cfg, const data::Dataset& train, 
         nn::put_module(out, *net);
         masks.put(out);
         out.write(nn::io::join(dir, "model.safetensors"));
+        if (cfg.on_written) cfg.on_written(level, "model");
         std::map<std::string, double> targets;
         if (!cfg.global && level > 0)
             for (auto& n : names) {
@@ -269,6 +275,7 @@ std::vector<ImpLevel> run_imp(const ImpConfig& cfg, const data::Dataset& train, 
         nn::io::write_text_atomic(nn::io::join(dir, "done"), csv_row(row) + "\n");
         results.push_back(row);
         write_csv();
+        if (cfg.on_written) cfg.on_written(level, "done");
         if (cfg.progress) {
             std::printf("level %2" PRId64 "  density %6.2f%%  test acc %.2f%%  best val acc %.2f%% at step %" PRId64
                         "  (%.1f s)\n",

@@ -13,6 +13,7 @@
 // checkpoint) and then with the next levels. Controls write into out_dir/control-<kind>/.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct ImpConfig {
     int64_t finetune_epochs = 0;     // rewind none: epochs of fine-tuning (0: train.epochs)
     std::string out_dir;             // required
     bool progress = true;            // one line per level on stdout
+    // Hooks for fault injection (the crash tests): on_trainer sees each level's trainer before it
+    // resumes and trains; on_written runs after each of a level's final files is in place: "model"
+    // (model.safetensors), then "done" (the done file and imp.csv; the next level has not started).
+    std::function<void(int64_t level, nn::Trainer&)> on_trainer;
+    std::function<void(int64_t level, const std::string& file)> on_written;
 
     std::string describe() const;    // the key=value lines of config.txt
 };

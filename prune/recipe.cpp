@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <map>
 
 #include "nn/check.hpp"
@@ -227,6 +228,9 @@ public:
         if (sc.kind == ScheduleKind::Iterative) {
             if (!has("rounds")) fail(raw.line, "step '", raw.name, "': schedule iterative needs 'rounds'");
             sc.rounds = integer(get("rounds"), "rounds", 1);
+            if (sc.rounds - 1 > (std::numeric_limits<int64_t>::max() - sc.start) / sc.every)
+                fail(get("rounds").line, "rounds = ", sc.rounds, " with start = ", sc.start, " and every = ", sc.every,
+                     " puts the last round beyond step 2^63 - 1");
         }
         if (sc.kind == ScheduleKind::Agp) {
             if (!has("end")) fail(raw.line, "step '", raw.name, "': schedule agp needs 'end'");

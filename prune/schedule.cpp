@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "nn/check.hpp"
 #include "nn/rng.hpp"
@@ -176,15 +177,31 @@ MaskSet scheduled_masks(const ScheduledStep& step, int64_t at, const std::vector
     return current;
 }
 
+namespace {
+
+// The step of a schedule's last pruning, checked (an iterative schedule's must fit in 64 bits).
+int64_t last_pruning_step(const Schedule& s, const std::string& what) {
+    ENSURE(s.start >= 0 && s.every > 0 && s.rounds >= 1, what, ": schedule needs start >= 0, every > 0, rounds >= 1");
+    switch (s.kind) {
+        case ScheduleKind::OneShot: return s.start;
+        case ScheduleKind::Iterative:
+            ENSURE(s.rounds - 1 <= (std::numeric_limits<int64_t>::max() - s.start) / s.every, what, ": rounds = ", s.rounds,
+                   " with start = ", s.start, " and every = ", s.every, " puts the last round beyond step 2^63 - 1");
+            return s.start + (s.rounds - 1) * s.every;
+        case ScheduleKind::Agp: break;
+    }
+    ENSURE(s.end >= s.start, what, ": AGP needs start <= end, got ", s.start, " and ", s.end);
+    return s.start + (s.end - s.start) / s.every * s.every;
+}
+
+}  // namespace
+
 void attach_schedule(nn::Trainer& trainer, std::vector<ScheduledStep>& steps, MaskSet& masks, nn::Module& model) {
     const int64_t total = trainer.total_steps();
     for (auto& st : steps) {
         const Schedule& s = st.schedule;
-        ENSURE(s.start >= 0 && s.every > 0 && s.rounds >= 1, st.name, ": schedule needs start >= 0, every > 0, rounds >= 1");
         if (s.kind == ScheduleKind::Agp) agp_of(s, as_sparsity(st.spec.amount, st.name)).validate(st.name);
-        int64_t last = s.kind == ScheduleKind::OneShot    ? s.start
-                       : s.kind == ScheduleKind::Iterative ? s.start + (s.rounds - 1) * s.every
-                                                           : s.start + (s.end - s.start) / s.every * s.every;
+        int64_t last = last_pruning_step(s, st.name);
         ENSURE(last < total, st.name, ": the schedule prunes at step ", last, " but training has only ", total,
                " steps (a pruning step must be followed by training)");
     }
@@ -207,6 +224,7 @@ MaskSet offline_masks(const ScheduledStep& step, const std::vector<nn::NamedTens
     const Schedule& s = step.schedule;
     ENSURE(s.kind != ScheduleKind::Agp, step.name, ": an AGP schedule needs training between its pruning steps");
     if (s.kind == ScheduleKind::OneShot) return scheduled_masks(step, s.start, params, current);
+    last_pruning_step(s, step.name);
     MaskSet masks = current;
     for (int64_t k = 0; k < s.rounds; k++) masks = scheduled_masks(step, s.start + k * s.every, params, masks);
     return masks;

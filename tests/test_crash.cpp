@@ -196,6 +196,71 @@ TEST_CASE("crash: kill -9 from outside at whatever instant, then resume", "[trai
     std::remove(log.c_str());  // kept when the test fails
 }
 
+namespace {
+
+std::vector<std::string> imp_command(const std::string& out) {
+    // 1000 training examples, batch 50: 20 steps per epoch, 40 per level, levels 0, 1 and 2; a
+    // checkpoint every 7 steps and at each epoch end; a validation row every 5 steps.
+    return {testing::secateurs_bin(), "imp", "--model", "lenet300", "--train-subset", "1200", "--val", "200",
+            "--levels", "2", "--rate", "0.5", "--epochs", "2", "--batch-size", "50", "--eval-every", "5",
+            "--checkpoint-every", "7", "--seed", "5", "--threads", "1", "--out", out};
+}
+
+// A results line (imp.csv row or done file) without its wall-clock column.
+std::vector<std::string> without_seconds(const std::string& path) {
+    std::vector<std::string> rows;
+    for (auto& row : metrics_rows(path)) rows.push_back(row.substr(0, row.rfind(',')));
+    return rows;
+}
+
+}  // namespace
+
+TEST_CASE("crash: an IMP run killed mid-level and between levels resumes bit-identically", "[prune][imp][crash]") {
+    std::string ref = fresh_dir("test-crash-imp-ref"), dir = fresh_dir("test-crash-imp"), log = dir + ".log";
+    std::remove(log.c_str());
+    {
+        testing::ExitStatus s = testing::run(imp_command(ref), log);
+        INFO("log: " << log);
+        REQUIRE(s.ok());
+    }
+    auto command = imp_command(dir);
+    // Mid-training of level 0 (steps 8..10 lost and replayed), between levels 0 and 1, inside a
+    // checkpoint write of level 1, between level 1's model file and its done file (the level resumes
+    // at its last step), mid level 2, and in level 2's checkpoint link.
+    testing::run_killed_and_resumed(command, {"0/10", "0/done", "1/14:write", "1/model", "2/25", "2/35:link"}, log);
+    for (int level = 0; level <= 2; level++) {
+        std::string l = "level_0" + std::to_string(level);
+        std::vector<std::string> files = {"model.safetensors", "last.safetensors", "best.safetensors", "report.csv"};
+        if (level > 0) files.push_back("masks.safetensors");
+        for (auto& f : files) require_same_bytes(nn::io::join(nn::io::join(ref, l), f), nn::io::join(nn::io::join(dir, l), f));
+        REQUIRE(metrics_rows(nn::io::join(nn::io::join(ref, l), "metrics.csv")) ==
+                metrics_rows(nn::io::join(nn::io::join(dir, l), "metrics.csv")));
+        REQUIRE(without_seconds(nn::io::join(nn::io::join(ref, l), "done")) ==
+                without_seconds(nn::io::join(nn::io::join(dir, l), "done")));
+        REQUIRE(temp_files(nn::io::join(dir, l)).empty());
+        REQUIRE(nn::io::list_dir(nn::io::join(dir, l)) == nn::io::list_dir(nn::io::join(ref, l)));
+    }
+    require_same_bytes(nn::io::join(ref, "theta_0.safetensors"), nn::io::join(dir, "theta_0.safetensors"));
+    auto rows = without_seconds(nn::io::join(ref, "imp.csv"));
+    REQUIRE(rows.size() == 4);  // header + levels 0, 1, 2
+    REQUIRE(rows == without_seconds(nn::io::join(dir, "imp.csv")));
+    // The masks are those of the uninterrupted run and did prune: level 2 keeps a quarter of fc1.
+    nn::Tensor m = nn::st::File::read(nn::io::join(dir, "level_02/masks.safetensors")).tensor("fc1.weight_mask");
+    double kept = 0;
+    for (float v : m.to_vector()) kept += v;
+    REQUIRE(kept == 300.0 * 784.0 / 4.0);
+
+    // Without --resume an existing run is refused, naming the directory.
+    std::remove(log.c_str());
+    testing::ExitStatus s = testing::run(command, log);
+    REQUIRE(s.code == 1);
+    REQUIRE_THAT(nn::io::read_text(log), Catch::Contains("secateurs imp: error: " + dir +
+                                                         ": holds an IMP run already; add --resume to continue it"));
+    std::filesystem::remove_all(ref);
+    std::filesystem::remove_all(dir);
+    std::remove(log.c_str());  // kept when the test fails
+}
+
 TEST_CASE("cli: an unwritable or full output directory fails before training, in one line", "[cli][bad-input]") {
     std::string log = "test-cli-outdir.log";
     auto train = [&](const std::string& out) {

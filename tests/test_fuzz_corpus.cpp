@@ -34,3 +34,5 @@ TEST_CASE("fuzz corpus: args", "[fuzz][args][bad-input]") { replay("args", fuzz:
 TEST_CASE("fuzz corpus: sparse_checkpoint", "[fuzz][sparse][bad-input]") {
     replay("sparse_checkpoint", fuzz::sparse_checkpoint);
 }
+TEST_CASE("fuzz corpus: recipe", "[fuzz][recipe][bad-input]") { replay("recipe", fuzz::recipe); }
+TEST_CASE("fuzz corpus: text", "[fuzz][text][bad-input]") { replay("text", fuzz::text); }

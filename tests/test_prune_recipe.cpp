@@ -137,6 +137,29 @@ TEST_CASE("recipe errors: one per kind, each naming the file and line", "[prune]
     REQUIRE_THROWS_WITH(parse_recipe("", "empty.txt"), Contains("has no [step]"));
 }
 
+TEST_CASE("recipe: an iterative schedule whose last round overflows 64 bits is refused", "[prune][recipe][bad-input]") {
+    // Regression: start + (rounds - 1) * every overflowed int64 (undefined behaviour) when pruning
+    // offline or checking the schedule against training (tests/fuzz/corpus/recipe/iterative-overflow).
+    require_error(kHead + "schedule = iterative\nrounds = 3\nevery = 4611686018427387904\n", 6,
+                  "rounds = 3 with start = 0 and every = 4611686018427387904 puts the last round beyond step 2^63 - 1");
+    require_error(kHead + "schedule = iterative\nstart = 9223372036854775807\nrounds = 2\n", 7,
+                  "rounds = 2 with start = 9223372036854775807 and every = 1 puts the last round beyond step 2^63 - 1");
+    prune::Recipe ok = prune::parse_recipe(kHead + "schedule = iterative\nstart = 9223372036854775806\nrounds = 2\n", "r");
+    REQUIRE(ok.steps[0].schedule.rounds == 2);  // the last round at exactly 2^63 - 1 is representable
+    // The library checks schedules it did not get from a recipe too.
+    prune::ScheduledStep st;
+    st.name = "api step";
+    st.params = {"w"};
+    st.spec.amount = prune::Amount::fraction(0.5);
+    st.schedule.kind = prune::ScheduleKind::Iterative;
+    st.schedule.rounds = 3;
+    st.schedule.every = int64_t(1) << 62;
+    std::vector<nn::NamedTensor> params = {{"w", nn::Tensor::ones({4})}};
+    REQUIRE_THROWS_WITH(prune::offline_masks(st, params, prune::MaskSet{}),
+                        Catch::Contains("api step: rounds = 3 with start = 0 and every = 4611686018427387904 puts the "
+                                        "last round beyond step 2^63 - 1"));
+}
+
 TEST_CASE("recipe selectors that match nothing are errors naming the line", "[prune][recipe][bad-input]") {
     prune::Recipe r = parse_recipe(kFull, "lenet.recipe");
     std::vector<std::string> names = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"};

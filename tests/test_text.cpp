@@ -127,7 +127,7 @@ TEST_CASE("corpus readers reject bad input with the file and line", "[text]") {
     REQUIRE_THROWS_AS(data::parse_labeled_tsv("just text\n", "onefield.tsv"), nn::Error);
     m = message([] { data::parse_plain_text(std::string("abc\0def", 7), "bin.txt"); });
     REQUIRE(m.find("bin.txt: contains NUL bytes") != std::string::npos);
-    m = message([] { data::parse_plain_text("\x1f\x8b\x08\x00", "x.gz"); });
+    m = message([] { data::parse_plain_text(std::string("\x1f\x8b\x08\x00", 4), "x.gz"); });  // NUL bytes too
     REQUIRE(m.find("gzip") != std::string::npos);
     REQUIRE_THROWS_AS(data::parse_plain_text(" \n\n", "blank.txt"), nn::Error);
     m = message([] { data::load_corpus("/nonexistent/corpus.txt"); });

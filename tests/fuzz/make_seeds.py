@@ -113,3 +113,42 @@ put("sparse_checkpoint", "rows-mismatch", sparse_file([("fc.weight", "5,4", [0, 
 put("sparse_checkpoint", "missing-values",
     sparse_file([w], meta={"sparse.other.weight": "2,2"}))
 put("sparse_checkpoint", "dense-and-sparse", sparse_file([w], dense=[("fc.weight", [1.0])]))
+# Recipes, resolved against the fuzz target's model (conv.weight, conv.bias, fc1.weight, fc1.bias,
+# attn.out.weight, fc2.weight).
+put("recipe", "oneshot", "# one-shot magnitude\n[step hidden]\nparams = fc1.weight, conv.*\nignore = conv.bias\n"
+    "method = l1_unstructured\namount = 0.5\n")
+put("recipe", "global", "[step]\nparams = *.weight\nmethod = magnitude\namount = 0.7\nscope = global\n"
+    "layer_normalize = true\nmin_sparsity = 0.1\nmax_sparsity = 0.9\nlayer_amount = fc2.weight 0.2\n")
+put("recipe", "structured", "[step rows]\nparams = fc1.weight\nmethod = ln_structured\nn = inf\ndim = 1\namount = 2\n"
+    "[step filters]\nparams = conv.weight\nmethod = magnitude\ngranularity = filters\nn = 2\nnormalize = true\n"
+    "amount = 0.25\n[step heads]\nparams = attn.out.weight\nmethod = random\ngranularity = heads\nheads = 4\n"
+    "dim = 0\nseed = 3\namount = 1\n")
+put("recipe", "iterative", "[step]\r\nparams = fc?.weight\r\nmethod = magnitude\r\ngranularity = kernels\r\n"
+    "schedule = iterative\r\nrounds = 3\r\nevery = 5\r\nstart = 2\r\namount = 0.8\r\n"
+    "[step again]\nparams=fc1.weight\nmethod=random_unstructured\namount=10\n")
+put("recipe", "agp", "[step]\nparams = fc1.weight\nmethod = taylor\nbatches = 2\nbatch_size = 8\namount = 0.9\n"
+    "schedule = agp\nstart = 0\nend = 100\nevery = 10\ninitial = 0.1\n")
+put("recipe", "unknown-key", "[step]\nparams = fc1.weight\nmethod = magnitude\namount = 0.5\nsparsity = 0.5\n")
+put("recipe", "no-match", "[step]\nparams = fc9.weight\nmethod = magnitude\namount = 0.5\n")
+put("recipe", "negative-amount", "[step]\nparams = fc1.weight\nmethod = magnitude\namount = -0.5\n")
+put("recipe", "amount-above-1", "[step]\nparams = fc1.weight\nmethod = magnitude\namount = 1.5\n")
+put("recipe", "repeated", "[step]\nparams = fc1.weight\nparams = fc2.weight\nmethod = magnitude\namount = 0.5\n")
+put("recipe", "empty", "# nothing\n\n")
+put("recipe", "control-char", "[step]\nparams = fc1.weight\x01\nmethod = magnitude\namount = 0.5\n")
+
+# Text: the first byte picks the reader (0 Bible TSV, 1 labelled TSV, 2 plain text, 3 vocabulary).
+put("text", "kjv", b"\x00Ge1:1\tGenesis\tlaw\tIn the beginning God created the heaven and the earth.\r\n"
+    b"John3:16\tJohn\tgospels_acts\tFor God so loved the world, that he gave...\n\n")
+put("text", "kjv-bad-genre", b"\x00Ge1:1\tGenesis\tpoetry\tx\n")
+put("text", "kjv-duplicate", b"\x00Ge1:1\tGenesis\tlaw\tx\nGe1:1\tGenesis\tlaw\ty\n")
+put("text", "tsv", b"\x01zoo\tThe cat's hat!\nart\tpaint  it\tnow\nart\tdraw\n\nzoo\t \n")
+put("text", "tsv-utf8", "\x01caf\u00e9\tna\u00efve r\u00e9sum\u00e9 \u2014 \U0001F600\n".encode())
+put("text", "tsv-invalid-utf8", b"\x01a\t\xff\xfe \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82\n")
+put("text", "plain", b"\x02first line\n\nsecond\tline  \r\nTHIRD, LINE.\n")
+put("text", "plain-empty", b"\x02")
+put("text", "plain-blank", b"\x02 \n\t\n\r\n")
+put("text", "plain-nul", b"\x02abc\x00def\n")
+put("text", "plain-gzip", b"\x02\x1f\x8b\x08\x00")
+put("text", "vocab", b"\x03[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\t12\nlord\t5\n")
+put("text", "vocab-duplicate", b"\x03[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nthe\n")
+put("text", "vocab-no-specials", b"\x03the\nlord\n")

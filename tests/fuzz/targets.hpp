@@ -17,6 +17,8 @@ int safetensors(const uint8_t* data, size_t n);  // nn::st::File::parse, tensor 
 int json(const uint8_t* data, size_t n);         // nn::json::parse
 int args(const uint8_t* data, size_t n);         // experiments::Args::parse (+ nn::ModelSpec::parse)
 int sparse_checkpoint(const uint8_t* data, size_t n);  // sparse::parse_sparse_checkpoint, round trips
+int recipe(const uint8_t* data, size_t n);       // prune::parse_recipe, step resolution, offline masks
+int text(const uint8_t* data, size_t n);         // data/text.hpp corpus readers, tokenizer, vocabulary
 
 }  // namespace fuzz
 
