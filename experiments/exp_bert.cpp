@@ -572,7 +572,7 @@ public:
             return y;
         };
         {
-            plot::Series nz{"near-zero fraction of the row", bx, by_bucket(dense, "mean_near_zero")};
+            plot::Series nz{"near-zero fraction of the row", bx, by_bucket(dense, "mean_near_zero"), {}};
             plot::Axes ax;
             ax.title = "Embedding rows: near-zero fraction by word length";
             ax.xlabel = "word length (characters; 10 = 10 or more)";
@@ -580,7 +580,7 @@ public:
             ax.percent_y = true;
             s.figures.push_back({"near_zero_by_length.svg", "Mean near-zero fraction of a word's embedding row, by word length.",
                                  plot::line_chart(ax, {nz})});
-            plot::Series l2{"L2 norm of the row", bx, by_bucket(dense, "mean_l2")};
+            plot::Series l2{"L2 norm of the row", bx, by_bucket(dense, "mean_l2"), {}};
             plot::Axes ax2 = ax;
             ax2.title = "Embedding rows: L2 norm by word length";
             ax2.ylabel = "mean L2 norm";
