@@ -130,7 +130,7 @@ TEST_CASE("harness: a sharded run merges into the same table as an unsharded one
     b.out = "test-runs-sharded";
     std::filesystem::remove_all(a.out);
     std::filesystem::remove_all(b.out);
-    std::vector<std::string> flags = {"--seeds", "2"};
+    std::vector<std::string> flags = {"--models", "lenet300", "--seeds", "2"};
     std::string dir_a = run_experiment("baselines", a, flags);
     b.shard_count = 2;
     for (int k = 0; k < 2; k++) {
@@ -140,7 +140,7 @@ TEST_CASE("harness: a sharded run merges into the same table as an unsharded one
     }
     merge_experiment("baselines", b, flags);
     Table ta = Table::read(dir_a + "/results.csv");
-    Table tb = Table::read(nn::io::join(b.out, "smoke/baselines/seeds=2/results.csv"));
+    Table tb = Table::read(nn::io::join(b.out, "smoke/baselines/models=lenet300,seeds=2/results.csv"));
     REQUIRE(ta.size() == 2);
     REQUIRE(ta.columns() == tb.columns());
     for (size_t r = 0; r < ta.size(); r++)
