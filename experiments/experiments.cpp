@@ -4,6 +4,7 @@
 namespace experiments {
 
 std::unique_ptr<Experiment> make_baselines();
+std::unique_ptr<Experiment> make_granularity();
 std::unique_ptr<Experiment> make_scoring();
 std::unique_ptr<Experiment> make_scope();
 std::unique_ptr<Experiment> make_schedule();
@@ -18,6 +19,7 @@ std::unique_ptr<Experiment> make_bert_embedding();
 const std::vector<std::pair<std::string, ExperimentFactory>>& experiment_registry() {
     static const std::vector<std::pair<std::string, ExperimentFactory>> registry = {
         {"baselines", make_baselines},
+        {"granularity", make_granularity},
         {"scoring", make_scoring},
         {"scope", make_scope},
         {"schedule", make_schedule},
