@@ -86,11 +86,14 @@ fuzz: setup-fuzz
 	done
 
 # Runs the suite (finished experiments are skipped, a killed run continues), writes
-# runs/$(PROFILE)/report/index.{md,html}; the full profile's report is copied to experiments/results/.
+# runs/$(PROFILE)/report/index.{md,html}; the quick and full reports, with every experiment's
+# results.csv, are copied to experiments/results/$(PROFILE)/ (committed, so readers need not run).
 experiments: build data
 	$(BUILD)/secateurs experiment all --profile $(PROFILE) --threads $(THREADS) --out runs
-	@if [ "$(PROFILE)" = full ]; then rm -rf experiments/results && cp -r runs/full/report experiments/results && \
-	    echo "report copied to experiments/results/"; fi
+	@if [ "$(PROFILE)" != smoke ]; then \
+	    out=experiments/results/$(PROFILE); rm -rf $$out && mkdir -p $$out/csv && cp -r runs/$(PROFILE)/report/. $$out/ && \
+	    for d in runs/$(PROFILE)/*/default; do cp $$d/results.csv $$out/csv/$$(basename $$(dirname $$d)).csv; done && \
+	    echo "report copied to $$out/"; fi
 
 bench: build data
 	$(BUILD)/bench --threads $(THREADS)
