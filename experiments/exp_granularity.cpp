@@ -104,8 +104,7 @@ public:
         std::vector<prune::Group> groups = prune::dependency_groups(spec, *model);
         std::map<std::string, double> ratios;
         for (const std::string& layer : prune::sensitivity_layers(spec, *model, "filter"))
-            if (model->named_parameters().size() && layer.rfind("classifier", 0) != 0 && layer.rfind("fc", 0) != 0)
-                ratios[layer] = ratio;
+            if (layer.rfind("classifier", 0) != 0 && layer.rfind("fc", 0) != 0) ratios[layer] = ratio;  // convs only
         prune::MaskSet filter_masks =
             prune::complete_masks(groups, *model, prune::masks_for_ratios(spec, *model, "filter", ratios));
         std::vector<nn::NamedTensor> weights = prunable_weights(*model, true);
