@@ -44,7 +44,7 @@ public:
             rate_ = 0.4;
             output_rate_ = 0.2;
             epochs_ = smoke ? 1 : 2;
-            if (smoke) model_ = "conv2";  // the smoke profile checks the machinery, on the cheapest conv net
+            if (smoke) model_ = "conv2:widths=8-8,hidden=32-32";  // smoke checks the machinery: a tiny conv net
             subset_ = smoke ? 256 : full ? 8000 : 3000;
             eval_subset_ = smoke ? 128 : full ? 0 : 1000;
             controls_ = "reinit";
