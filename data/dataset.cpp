@@ -65,6 +65,13 @@ ImageDataset ImageDataset::subset(const std::vector<int64_t>& idx) const {
     return d;
 }
 
+ImageDataset ImageDataset::head(int64_t n) const {
+    ENSURE(n >= 0 && n <= size(), name, ": cannot take the first ", n, " of ", size(), " examples");
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i++) idx[size_t(i)] = i;
+    return subset(idx);
+}
+
 ImageDataset load_idx_dataset(const std::string& images_path, const std::string& labels_path, int n_classes,
                               float mean, float std) {
     IdxArray im = read_idx(images_path);

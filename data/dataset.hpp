@@ -51,6 +51,7 @@ public:
     int n_classes() const override { return classes; }
     void gather(const int64_t* idx, int64_t n, Batch& out, nn::Rng* rng) const override;
     ImageDataset subset(const std::vector<int64_t>& idx) const;
+    ImageDataset head(int64_t n) const;  // the first n examples (0 <= n <= size())
 };
 
 // Directory of prepared data: $SECATEURS_DATA if set, else the repository's data/cache.

@@ -367,15 +367,7 @@ int main(int argc, char** argv) {
                     "tuned", "shipped", "ratio", "ours cpu", "tuned cpu", "ratio", "faults");
         std::string csv = "model,mode,threads,batch,ours,torch_tuned,torch_shipped,ratio,ours_cpu,torch_tuned_cpu,"
                           "ratio_cpu,faults_per_step,torch_tuned_masked_head,ratio_masked_head\n";
-        std::vector<std::string> specs;
-        for (const std::string& part : split_list(models)) {
-            // "bert-mlm:vocab=8000,seq=32": a part with '=' but no ':' is another option of the previous spec
-            if (!specs.empty() && part.find('=') != std::string::npos && part.find(':') == std::string::npos)
-                specs.back() += "," + part;
-            else
-                specs.push_back(part);
-        }
-        for (const std::string& spec : specs)
+        for (const std::string& spec : nn::split_model_specs(models))
             for (const std::string& mode : split_list(modes)) {
                 ENSURE(mode == "train" || mode == "infer" || mode == "latency", "bench: unknown mode '", mode, "'");
                 const bool bert = nn::ModelSpec::parse(spec).name == "bert-mlm";

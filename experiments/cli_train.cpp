@@ -29,12 +29,7 @@ data::ImageDataset fashion_mnist_train(int64_t subset) {
     data::ImageDataset full = data::load_fashion_mnist("train");
     if (subset == 0) return full;
     ENSURE(subset <= full.size(), "--train-subset ", subset, " exceeds the ", full.size(), " training examples");
-    std::vector<int64_t> first(static_cast<size_t>(subset));
-    for (int64_t i = 0; i < subset; i++) first[size_t(i)] = i;
-    std::string name = full.name;
-    full = full.subset(first);
-    full.name = name;
-    return full;
+    return full.head(subset);
 }
 
 int cmd_train(const Argv& argv) {

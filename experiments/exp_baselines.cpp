@@ -26,7 +26,7 @@ public:
 
     std::vector<Point> points(Context&) override {
         std::vector<Point> out;
-        for (const std::string& m : split(models_))
+        for (const std::string& m : nn::split_model_specs(models_))
             for (int s = 1; s <= seeds_; s++)
                 out.push_back({m + "-seed" + std::to_string(s), {{"model", m}, {"seed", std::to_string(s)}}, 1.0});
         return out;
@@ -68,23 +68,6 @@ public:
     }
 
 private:
-    static std::vector<std::string> split(const std::string& s) {
-        std::vector<std::string> out;
-        size_t b = 0;
-        while (b <= s.size()) {
-            size_t e = s.find(',', b);
-            if (e == std::string::npos) e = s.size();
-            std::string part = s.substr(b, e - b);
-            // "vgg:hidden=16,widths=8-8": a part with '=' but no ':' is another option of the previous spec
-            if (!out.empty() && part.find('=') != std::string::npos && part.find(':') == std::string::npos)
-                out.back() += "," + part;
-            else if (!part.empty())
-                out.push_back(part);
-            b = e + 1;
-        }
-        return out;
-    }
-
     std::string models_ = "lenet300,vgg";
     int seeds_ = 2;
 };

@@ -86,21 +86,14 @@ public:
         data::ImageDataset train = d.train;
         if (subset_ > 0) {
             ENSURE(subset_ <= d.train.size(), "--train-subset ", subset_, " exceeds the ", d.train.size(), " training images");
-            std::vector<int64_t> first(static_cast<size_t>(subset_));
-            for (int64_t i = 0; i < subset_; i++) first[size_t(i)] = i;
-            train = d.train.subset(first);
+            train = d.train.head(subset_);
         }
         // conv4 evaluates after every epoch of every level: outside the full profile it does so on the
         // first --eval-subset images of the validation and test sets (2x for test).
         data::ImageDataset val = d.val, test = d.test;
         if (conv_ && eval_subset_ > 0) {
-            auto head = [](const data::ImageDataset& set, int64_t n) {
-                std::vector<int64_t> first(size_t(std::min(n, set.size())));
-                for (size_t i = 0; i < first.size(); i++) first[i] = int64_t(i);
-                return set.subset(first);
-            };
-            val = head(d.val, eval_subset_);
-            test = head(d.test, 2 * eval_subset_);
+            val = d.val.head(std::min(eval_subset_, d.val.size()));
+            test = d.test.head(std::min(2 * eval_subset_, d.test.size()));
         }
         uint64_t seed = uint64_t(p.num("seed"));
         prune::ImpConfig cfg;

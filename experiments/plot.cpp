@@ -6,14 +6,7 @@
 
 namespace experiments::plot {
 
-namespace {
-
-// Tableau 10: distinguishable, and readable by most colour-blind readers.
-const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                          "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-const char* colour(size_t i) { return kPalette[i % 10]; }
-
-std::string esc(const std::string& s) {
+std::string xml_escape(const std::string& s) {
     std::string o;
     for (char c : s) {
         switch (c) {
@@ -26,6 +19,14 @@ std::string esc(const std::string& s) {
     }
     return o;
 }
+
+namespace {
+
+// Tableau 10: distinguishable, and readable by most colour-blind readers.
+const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                          "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+const char* colour(size_t i) { return kPalette[i % 10]; }
+
 
 std::string num(double v) {
     char b[32];
@@ -70,7 +71,7 @@ std::string header(const Axes& a, int width) {
                     std::to_string(a.height) + "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n";
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
     s += "<text x=\"" + num(width / 2.0) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" +
-         esc(a.title) + "</text>\n";
+         xml_escape(a.title) + "</text>\n";
     return s;
 }
 
@@ -108,10 +109,10 @@ std::string axes_svg(const Frame& f, const Axes& a, bool x_ticks = true) {
     }
     s += "<rect x=\"" + num(l) + "\" y=\"" + num(t) + "\" width=\"" + num(r - l) + "\" height=\"" + num(b - t) +
          "\" fill=\"none\" stroke=\"#333\"/>\n";
-    s += "<text x=\"" + num((l + r) / 2) + "\" y=\"" + num(f.H - 14) + "\" text-anchor=\"middle\">" + esc(a.xlabel) +
+    s += "<text x=\"" + num((l + r) / 2) + "\" y=\"" + num(f.H - 14) + "\" text-anchor=\"middle\">" + xml_escape(a.xlabel) +
          "</text>\n";
     s += "<text transform=\"translate(16," + num((t + b) / 2) + ") rotate(-90)\" text-anchor=\"middle\">" +
-         esc(a.ylabel) + "</text>\n";
+         xml_escape(a.ylabel) + "</text>\n";
     return s;
 }
 
@@ -133,7 +134,7 @@ std::string legend_svg(const std::vector<Series>& series, int x, int y, bool box
             s += "<line x1=\"" + std::to_string(x) + "\" x2=\"" + std::to_string(x + 18) + "\" y1=\"" + std::to_string(yy - 4) +
                  "\" y2=\"" + std::to_string(yy - 4) + "\" stroke=\"" + colour(i) + "\" stroke-width=\"2.5\"" +
                  (series[i].dashed ? " stroke-dasharray=\"6,3\"" : "") + "/>\n";
-        s += "<text x=\"" + std::to_string(x + 24) + "\" y=\"" + std::to_string(yy) + "\">" + esc(series[i].label) + "</text>\n";
+        s += "<text x=\"" + std::to_string(x + 24) + "\" y=\"" + std::to_string(yy) + "\">" + xml_escape(series[i].label) + "</text>\n";
     }
     return s;
 }
@@ -260,14 +261,14 @@ std::string grouped_bars(const Axes& a, const std::vector<std::string>& groups, 
     for (size_t g = 0; g < groups.size(); g++) {
         double gx = f.L + g * gw + gw * 0.1;
         s += "<text x=\"" + num(f.L + (g + 0.5) * gw) + "\" y=\"" + num(f.H - f.B + 16) + "\" text-anchor=\"middle\">" +
-             esc(groups[g]) + "</text>\n";
+             xml_escape(groups[g]) + "</text>\n";
         for (size_t i = 0; i < series.size(); i++) {
             if (g >= series[i].y.size() || !finite(series[i].y[g])) continue;
             double v = series[i].y[g], base = std::clamp(0.0, f.y_lo, f.y_hi);
             double y0 = f.py(base), y1 = f.py(std::clamp(v, f.y_lo, f.y_hi));
             s += "<rect x=\"" + num(gx + i * bw) + "\" y=\"" + num(std::min(y0, y1)) + "\" width=\"" + num(bw * 0.92) +
-                 "\" height=\"" + num(std::fabs(y1 - y0)) + "\" fill=\"" + colour(i) + "\"><title>" + esc(series[i].label) +
-                 " " + esc(groups[g]) + ": " + label(v, a.percent_y) + "</title></rect>\n";
+                 "\" height=\"" + num(std::fabs(y1 - y0)) + "\" fill=\"" + colour(i) + "\"><title>" + xml_escape(series[i].label) +
+                 " " + xml_escape(groups[g]) + ": " + label(v, a.percent_y) + "</title></rect>\n";
             if (g < series[i].err.size() && finite(series[i].err[g])) {
                 double cx = gx + i * bw + bw * 0.46, e = series[i].err[g];
                 s += "<line x1=\"" + num(cx) + "\" x2=\"" + num(cx) + "\" y1=\"" + num(f.py(std::min(f.y_hi, v + e))) +
@@ -294,7 +295,7 @@ std::string heatmap(const Axes& a, const std::vector<std::string>& rows, const s
     double ch = double(a.height - T - B) / std::max<size_t>(1, rows.size());
     for (size_t r = 0; r < rows.size(); r++) {
         s += "<text x=\"" + std::to_string(L - 6) + "\" y=\"" + num(T + (r + 0.5) * ch + 4) + "\" text-anchor=\"end\">" +
-             esc(rows[r]) + "</text>\n";
+             xml_escape(rows[r]) + "</text>\n";
         for (size_t c = 0; c < cols.size(); c++) {
             double v = r < values.size() && c < values[r].size() ? values[r][c] : NAN;
             double t = finite(v) ? std::clamp((v - lo) / (hi - lo + 1e-12), 0.0, 1.0) : 0.0;
@@ -312,11 +313,11 @@ std::string heatmap(const Axes& a, const std::vector<std::string>& rows, const s
     }
     for (size_t c = 0; c < cols.size(); c++)
         s += "<text x=\"" + num(L + (c + 0.5) * cw) + "\" y=\"" + std::to_string(a.height - B + 16) +
-             "\" text-anchor=\"middle\">" + esc(cols[c]) + "</text>\n";
+             "\" text-anchor=\"middle\">" + xml_escape(cols[c]) + "</text>\n";
     s += "<text x=\"" + num(L + (a.width - L - R) / 2.0) + "\" y=\"" + std::to_string(a.height - 14) +
-         "\" text-anchor=\"middle\">" + esc(a.xlabel) + "</text>\n";
+         "\" text-anchor=\"middle\">" + xml_escape(a.xlabel) + "</text>\n";
     s += "<text transform=\"translate(14," + num(T + (a.height - T - B) / 2.0) + ") rotate(-90)\" text-anchor=\"middle\">" +
-         esc(a.ylabel) + "</text>\n";
+         xml_escape(a.ylabel) + "</text>\n";
     return s + "</svg>\n";
 }
 

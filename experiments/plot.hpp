@@ -27,6 +27,9 @@ struct Series {
     bool dashed = false;
 };
 
+// Text for SVG or HTML: & < > " as entities.
+std::string xml_escape(const std::string& s);
+
 std::string line_chart(const Axes& axes, const std::vector<Series>& series);
 std::string scatter(const Axes& axes, const std::vector<Series>& series);
 // One cluster of bars per group; series[i].y[g] is the bar of series i in group g (err optional).

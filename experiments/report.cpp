@@ -3,6 +3,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "experiments/plot.hpp"
 #include "nn/check.hpp"
 #include "nn/io.hpp"
 #include "nn/json.hpp"
@@ -13,19 +14,7 @@ namespace {
 
 using nn::json::quote;
 
-std::string html_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        switch (c) {
-            case '&': o += "&amp;"; break;
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '"': o += "&quot;"; break;
-            default: o += c;
-        }
-    }
-    return o;
-}
+using plot::xml_escape;
 
 std::string md_cell(const std::string& s) {
     std::string o;
@@ -49,11 +38,11 @@ std::string md_table(const Table& t) {
 
 std::string html_table(const Table& t) {
     std::string o = "<table><thead><tr>";
-    for (auto& c : t.columns()) o += "<th>" + html_escape(c) + "</th>";
+    for (auto& c : t.columns()) o += "<th>" + xml_escape(c) + "</th>";
     o += "</tr></thead><tbody>\n";
     for (size_t r = 0; r < t.size(); r++) {
         o += "<tr>";
-        for (auto& v : t.row(r)) o += "<td>" + html_escape(v) + "</td>";
+        for (auto& v : t.row(r)) o += "<td>" + xml_escape(v) + "</td>";
         o += "</tr>\n";
     }
     return o + "</tbody></table>\n";
@@ -137,22 +126,22 @@ std::string section_markdown(const Section& s, const std::string& figure_dir) {
 }
 
 std::string section_html(const Section& s) {
-    std::string o = "<section id=\"" + html_escape(s.experiment) + "\"><h2>" + html_escape(s.title) + "</h2>\n";
-    if (!s.setup.empty()) o += "<p><b>Setup.</b> " + html_escape(s.setup) + "</p>\n";
+    std::string o = "<section id=\"" + xml_escape(s.experiment) + "\"><h2>" + xml_escape(s.title) + "</h2>\n";
+    if (!s.setup.empty()) o += "<p><b>Setup.</b> " + xml_escape(s.setup) + "</p>\n";
     for (auto& v : s.verdicts)
-        o += "<div class=\"verdict " + verdict_class(v.verdict) + "\"><b>" + html_escape(v.claim) + " — " +
-             html_escape(v.verdict) + ".</b> " + html_escape(v.statement) + "<br><i>Rule:</i> " + html_escape(v.rule) +
-             "<br><i>Measured:</i> " + html_escape(v.evidence) + "</div>\n";
+        o += "<div class=\"verdict " + verdict_class(v.verdict) + "\"><b>" + xml_escape(v.claim) + " — " +
+             xml_escape(v.verdict) + ".</b> " + xml_escape(v.statement) + "<br><i>Rule:</i> " + xml_escape(v.rule) +
+             "<br><i>Measured:</i> " + xml_escape(v.evidence) + "</div>\n";
     for (auto& f : s.figures) {
         std::string svg = f.svg;
         size_t decl = svg.find("<svg");
-        o += "<figure>" + (decl == std::string::npos ? svg : svg.substr(decl)) + "<figcaption>" + html_escape(f.caption) +
+        o += "<figure>" + (decl == std::string::npos ? svg : svg.substr(decl)) + "<figcaption>" + xml_escape(f.caption) +
              "</figcaption></figure>\n";
     }
-    for (auto& t : s.tables) o += "<p class=\"caption\">" + html_escape(t.caption) + "</p>\n" + html_table(t.table);
+    for (auto& t : s.tables) o += "<p class=\"caption\">" + xml_escape(t.caption) + "</p>\n" + html_table(t.table);
     if (!s.notes.empty()) {
         o += "<p><b>Notes.</b></p><ul>";
-        for (auto& n : s.notes) o += "<li>" + html_escape(n) + "</li>";
+        for (auto& n : s.notes) o += "<li>" + xml_escape(n) + "</li>";
         o += "</ul>\n";
     }
     return o + "</section>\n";
@@ -200,7 +189,7 @@ std::string write_report(const RunOptions& opt) {
         std::string list;
         for (auto& m : missing) list += (list.empty() ? "" : ", ") + m;
         md += "Not run in this profile yet: " + list + ".\n\n";
-        html += "<p>Not run in this profile yet: " + html_escape(list) + ".</p>\n";
+        html += "<p>Not run in this profile yet: " + xml_escape(list) + ".</p>\n";
     }
     for (auto& s : sections) {
         for (auto& f : s.figures) nn::io::write_text_atomic(nn::io::join(fig_dir, s.experiment + "-" + f.file), f.svg);
@@ -209,7 +198,7 @@ std::string write_report(const RunOptions& opt) {
     }
     if (!env.empty()) {
         md += "## Run\n\n```json\n" + env + "```\n";
-        html += "<h2>Run</h2><pre>" + html_escape(env) + "</pre>\n";
+        html += "<h2>Run</h2><pre>" + xml_escape(env) + "</pre>\n";
     }
     html += "</body></html>\n";
     nn::io::write_text_atomic(nn::io::join(dir, "index.md"), md);

@@ -94,6 +94,20 @@ std::shared_ptr<Module> build_lenet300(const ModelSpec& spec, Rng& rng) {
 
 }  // namespace
 
+std::vector<std::string> split_model_specs(const std::string& list) {
+    std::vector<std::string> out;
+    for (size_t b = 0, e; b <= list.size(); b = e + 1) {
+        e = list.find(',', b);
+        if (e == std::string::npos) e = list.size();
+        std::string part = list.substr(b, e - b);
+        if (!out.empty() && part.find('=') != std::string::npos && part.find(':') == std::string::npos)
+            out.back() += "," + part;
+        else if (!part.empty())
+            out.push_back(part);
+    }
+    return out;
+}
+
 const std::vector<ModelEntry>& model_registry() {
     static const std::vector<ModelEntry> registry = {
         {"lenet300", "MLP 784-300-100-10, ReLU (LeNet-300-100)", build_lenet300},

@@ -24,6 +24,11 @@ struct ModelSpec {
     double number(const std::string& key, double fallback) const;  // a finite decimal number
 };
 
+// Splits a comma-separated list of model specs, where a spec's own options also follow commas:
+// "lenet300,vgg:hidden=16,widths=8-8" is {"lenet300", "vgg:hidden=16,widths=8-8"} (a part with '='
+// and no ':' continues the previous spec).
+std::vector<std::string> split_model_specs(const std::string& list);
+
 struct ModelEntry {
     std::string name, description;
     std::shared_ptr<Module> (*build)(const ModelSpec& spec, Rng& rng);

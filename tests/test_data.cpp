@@ -12,6 +12,7 @@
 #include "helpers.hpp"
 #include "nn/check.hpp"
 #include "nn/io.hpp"
+#include "nn/models.hpp"
 
 namespace {
 
@@ -242,4 +243,25 @@ TEST_CASE("cifar-10: the split files come from the data directory; missing ones 
     if (old) setenv("SECATEURS_DATA", saved.c_str(), 1);
     else unsetenv("SECATEURS_DATA");
     std::filesystem::remove_all(root);
+}
+
+TEST_CASE("ImageDataset::head takes the first n examples and refuses more than there are", "[data]") {
+    data::ImageDataset d;
+    d.name = "toy";
+    d.images = nn::Tensor::empty({4, 1, 1, 2});
+    for (int64_t i = 0; i < 8; i++) d.images.data()[i] = float(i);
+    d.labels = nn::IntTensor::from_vector({3, 1, 2, 0}, nn::Shape{4});
+    data::ImageDataset h = d.head(2);
+    REQUIRE(h.size() == 2);
+    REQUIRE(h.name == "toy");
+    REQUIRE(h.labels.values == std::vector<int64_t>{3, 1});
+    for (int64_t i = 0; i < 4; i++) REQUIRE(h.images.data()[i] == float(i));
+    REQUIRE(d.head(0).size() == 0);
+    REQUIRE_THROWS_WITH(d.head(5), Catch::Contains("toy: cannot take the first 5 of 4 examples"));
+}
+
+TEST_CASE("model spec lists keep a spec's own comma-separated options", "[models]") {
+    REQUIRE(nn::split_model_specs("lenet300,vgg:hidden=16,widths=8-8,conv4") ==
+            std::vector<std::string>{"lenet300", "vgg:hidden=16,widths=8-8", "conv4"});
+    REQUIRE(nn::split_model_specs("") == std::vector<std::string>{});
 }
