@@ -11,16 +11,15 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "experiments/args.hpp"
 #include "experiments/bench_sparse.hpp"
+#include "nn/clock.hpp"
 #include "nn/alloc.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
@@ -38,14 +37,6 @@
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-double cpu_now() {
-    timespec t{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
 struct Rate {
     double wall = -1, cpu = -1;  // items per wall-clock second, per CPU-second of this process
     double faults_per_step = 0;
@@ -56,15 +47,15 @@ Rate measure(const std::function<void()>& step, int64_t items, double seconds) {
     for (int i = 0; i < 10; i++) step();
     uint64_t f0 = nn::page_faults_minor();
     int64_t n = 0;
-    double t0 = now(), c0 = cpu_now(), dt = 0;
+    double t0 = nn::wall_seconds(), c0 = nn::process_cpu_seconds(), dt = 0;
     do {
         step();
         n++;
-        dt = now() - t0;
+        dt = nn::wall_seconds() - t0;
     } while (dt < seconds || n < 10);
     Rate r;
     r.wall = double(n * items) / dt;
-    r.cpu = double(n * items) / std::max(cpu_now() - c0, 1e-9);
+    r.cpu = double(n * items) / std::max(nn::process_cpu_seconds() - c0, 1e-9);
     r.faults_per_step = double(nn::page_faults_minor() - f0) / double(n);
     return r;
 }

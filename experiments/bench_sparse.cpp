@@ -4,17 +4,16 @@
 #include "experiments/bench_sparse.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <functional>
 #include <map>
 #include <sstream>
 
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
+#include "nn/clock.hpp"
 #include "nn/io.hpp"
 #include "nn/kernels.hpp"
 #include "nn/models.hpp"
@@ -36,14 +35,7 @@ namespace sk = sparse::kernels;
 
 // One thread: the thread's CPU time, which leaves out the time this process waits for a core on a
 // shared machine (the noise that dominates here); more threads: wall time.
-double now() {
-    if (nn::num_threads() == 1) {
-        timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-    }
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now() { return nn::num_threads() == 1 ? nn::thread_cpu_seconds() : nn::wall_seconds(); }
 
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;

@@ -5,21 +5,19 @@
 //   secateurs experiment report [--profile P] [--out DIR]
 //   secateurs experiment all [--profile P] [--threads N] [--out DIR]
 //   secateurs experiment NAME --help
-#include <chrono>
 #include <filesystem>
 #include <cstdio>
 
 #include "experiments/cli.hpp"
 #include "experiments/harness.hpp"
 #include "experiments/report.hpp"
+#include "nn/clock.hpp"
 #include "nn/check.hpp"
 #include "nn/io.hpp"
 
 namespace experiments {
 
 namespace {
-
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 const char* kUsage =
     "usage: secateurs experiment <list|run|merge|report|all> ...\n\n"
@@ -108,7 +106,7 @@ int cmd_experiment(const Argv& argv_in) {
                "'");
         ENSURE(opt.shard_count == 1, "secateurs experiment all does not shard; shard single experiments with run");
         Progress suite;
-        suite.start = now_s();
+        suite.start = nn::wall_seconds();
         // Total cost first, for a suite-wide ETA.
         for (auto& [name, factory] : experiment_registry()) {
             auto e = factory();
@@ -124,13 +122,13 @@ int cmd_experiment(const Argv& argv_in) {
         nn::io::make_dirs(root);
         nn::io::write_text_atomic(nn::io::join(root, "suite.json"), environment_json(opt.threads) + "\n");
         for (auto& [name, factory] : experiment_registry()) {
-            double t0 = now_s();
+            double t0 = nn::wall_seconds();
             suite.line("experiment " + name + " starts");
             run_experiment(name, opt, {}, &suite);
-            suite.line("experiment " + name + " done in " + std::to_string(int(now_s() - t0)) + " s");
+            suite.line("experiment " + name + " done in " + std::to_string(int(nn::wall_seconds() - t0)) + " s");
         }
         std::string dir = write_report(opt);
-        std::printf("suite finished in %.0f s; report: %s/index.html\n", now_s() - suite.start, dir.c_str());
+        std::printf("suite finished in %.0f s; report: %s/index.html\n", nn::wall_seconds() - suite.start, dir.c_str());
         return 0;
     }
     ENSURE(!args.empty(), "secateurs experiment ", verb, ": which experiment? (see secateurs experiment list)");

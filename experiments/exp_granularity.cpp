@@ -6,10 +6,10 @@
 // dense kernels), CSR (every weight as compressed sparse rows, sparse::compile), and — for filters —
 // the physically thinned model (prune::thin). Inference time is thread CPU time on one thread (the
 // fastest of interleaved samples, robust on a shared machine); memory is the bytes of the weights.
-#include <ctime>
 
 #include "experiments/exp_common.hpp"
 #include "experiments/plot.hpp"
+#include "nn/clock.hpp"
 #include "nn/autograd.hpp"
 #include "nn/check.hpp"
 #include "nn/models.hpp"
@@ -23,12 +23,6 @@
 namespace experiments {
 
 namespace {
-
-double thread_cpu_seconds() {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
 
 // Milliseconds per forward of each model on the same random batch: `samples` interleaved rounds of
 // `reps` forwards each, the fastest round kept. Runs on one thread.
@@ -46,9 +40,9 @@ std::vector<double> forward_ms(const std::vector<nn::Module*>& models, int64_t b
     }
     for (int s = 0; s < samples; s++)
         for (size_t i = 0; i < models.size(); i++) {
-            double t0 = thread_cpu_seconds();
+            double t0 = nn::thread_cpu_seconds();
             for (int r = 0; r < reps; r++) models[i]->forward(x);
-            best[i] = std::min(best[i], 1000.0 * (thread_cpu_seconds() - t0) / double(reps));
+            best[i] = std::min(best[i], 1000.0 * (nn::thread_cpu_seconds() - t0) / double(reps));
         }
     nn::set_num_threads(threads);
     return best;

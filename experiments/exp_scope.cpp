@@ -2,19 +2,15 @@
 // at the same total sparsity, all weight matrices included (the small output layer too). Records the
 // per-layer sparsity each produces, the accuracy before and after fine-tuning, and the time to
 // decide the masks.
-#include <chrono>
 
 #include "experiments/exp_common.hpp"
+#include "nn/clock.hpp"
 #include "nn/trainer.hpp"
 #include "prune/schedule.hpp"
 
 namespace experiments {
 
 namespace {
-
-double seconds_now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 class Scope : public Experiment {
 public:
@@ -51,9 +47,9 @@ public:
         auto weights = prunable_weights(*model, true);
         prune::PruneSpec spec;
         spec.global = p.at("scope") == "global";
-        double t0 = seconds_now();
+        double t0 = nn::wall_seconds();
         prune::MaskSet masks = prune::decide_to_sparsity(weights, {}, spec, p.num("sparsity"));
-        double decide_s = seconds_now() - t0;
+        double decide_s = nn::wall_seconds() - t0;
         masks.apply(*model);
         nn::EvalResult before = nn::evaluate(*model, ctx.fashion().test);
         nn::TrainResult r = train_masked(ctx, *model, masks, finetune_config(ctx, epochs_, lr_, seed));

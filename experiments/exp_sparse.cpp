@@ -10,9 +10,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 
 #include "experiments/exp_common.hpp"
+#include "nn/clock.hpp"
 #include "nn/check.hpp"
 #include "nn/kernels.hpp"
 #include "nn/rng.hpp"
@@ -28,20 +28,14 @@ namespace sk = sparse::kernels;
 
 // The calling thread's CPU time: it leaves out the time the process waits for a core on a shared
 // machine. The products run on one thread (OpenBLAS is kept on one thread by nn::set_num_threads).
-double cpu_now() {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
 // Seconds per call of fn: calls repeated until `min_seconds` have passed.
 double sample(const std::function<void()>& fn, double min_seconds) {
     int64_t n = 0;
-    double t0 = cpu_now(), dt = 0;
+    double t0 = nn::thread_cpu_seconds(), dt = 0;
     do {
         fn();
         n++;
-        dt = cpu_now() - t0;
+        dt = nn::thread_cpu_seconds() - t0;
     } while (dt < min_seconds);
     return dt / double(n);
 }

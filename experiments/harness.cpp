@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include "experiments/bert_common.hpp"
 #include "experiments/presets.hpp"
 #include "experiments/report.hpp"
+#include "nn/clock.hpp"
 #include "nn/bert_tasks.hpp"
 #include "nn/blas.hpp"
 #include "nn/check.hpp"
@@ -34,8 +34,6 @@
 namespace experiments {
 
 namespace {
-
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::string hms(double s) {
     if (!std::isfinite(s) || s < 0) return "?";
@@ -173,7 +171,7 @@ std::unique_ptr<Experiment> make_experiment(const std::string& name) {
 // ---- progress ---------------------------------------------------------------------------------------
 
 void Progress::line(const std::string& detail) const {
-    double elapsed = now_s() - start;
+    double elapsed = nn::wall_seconds() - start;
     double rate = done_cost > 0 ? done_cost / elapsed : 0;
     double eta = rate > 0 ? (total_cost - done_cost) / rate : NAN;
     std::printf("[%3.0f%% | %s elapsed | ETA %s] %s\n", total_cost > 0 ? 100.0 * done_cost / total_cost : 0.0,
@@ -465,7 +463,7 @@ std::string run_experiment(const std::string& name, const RunOptions& opt, const
     Prepared p = prepare(name, opt, flags);
     Context& ctx = p.ctx;
     Progress local;
-    local.start = now_s();
+    local.start = nn::wall_seconds();
     ctx.progress = suite ? suite : &local;
     nn::io::make_dirs(nn::io::join(ctx.run_dir, "points"));
     std::time_t t = std::time(nullptr);

@@ -1,22 +1,16 @@
 #include "experiments/thin_tools.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <map>
 
 #include "experiments/plot.hpp"
+#include "nn/clock.hpp"
 #include "nn/autograd.hpp"
 #include "nn/rng.hpp"
 
 namespace experiments {
 
 namespace {
-
-double cpu_seconds() {
-    timespec t{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
 
 }  // namespace
 
@@ -28,9 +22,9 @@ SpeedComparison compare_speed(nn::Module& dense, nn::Module& thin, int64_t batch
     thin.eval();
     nn::NoGradGuard no_grad;
     auto time = [&](nn::Module& m) {
-        double t0 = cpu_seconds();
+        double t0 = nn::process_cpu_seconds();
         for (int r = 0; r < reps; r++) m.forward(x);
-        return 1000.0 * (cpu_seconds() - t0) / double(reps);
+        return 1000.0 * (nn::process_cpu_seconds() - t0) / double(reps);
     };
     dense.forward(x);  // warm-up: allocator caches, packed panels
     thin.forward(x);

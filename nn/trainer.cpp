@@ -1,3 +1,4 @@
+#include "nn/clock.hpp"
 #include "nn/trainer.hpp"
 
 #include <unistd.h>
@@ -5,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -27,11 +27,6 @@ namespace {
 
 constexpr const char* kMetricsHeader =
     "step,epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s\n";
-
-double now_seconds() {
-    using clock = std::chrono::steady_clock;
-    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
 
 std::string fmt_double(double v) {
     char buf[32];
@@ -221,7 +216,7 @@ TrainResult Trainer::fit() {
     const int64_t total = total_steps(), spe = steps_per_epoch();
     const bool tty = cfg_.progress && isatty(STDOUT_FILENO);
     const auto params = model_.named_parameters();
-    double t0 = now_seconds(), train_time = 0.0, last_print = 0.0;
+    double t0 = wall_seconds(), train_time = 0.0, last_print = 0.0;
     int64_t images_since = 0;
     double since_t = 0.0;
     int64_t loaded_epoch = -1;
@@ -265,7 +260,7 @@ TrainResult Trainer::fit() {
             row.test_acc = t.accuracy;
             result.final_test = t;
         }
-        row.seconds = now_seconds() - t0;
+        row.seconds = wall_seconds() - t0;
         row.images_per_s = since_t > 0 ? double(images_since) / since_t : 0.0;
         result.history.push_back(row);
         write_metrics_row(row, false);
@@ -297,7 +292,7 @@ TrainResult Trainer::fit() {
             loaded_epoch = epoch;
         }
         if (before_step) before_step(step_);
-        double ts = now_seconds();
+        double ts = wall_seconds();
         data::Batch batch = loader_.batch(b, true);
         apply_lr();
         StepOutput out = loss_fn(model_, batch);
@@ -331,13 +326,13 @@ TrainResult Trainer::fit() {
         epoch_loss_ += double(loss_value) * double(out.n_counted);
         epoch_correct_ += out.n_correct;
         epoch_seen_ += out.n_counted;
-        double dt = now_seconds() - ts;
+        double dt = wall_seconds() - ts;
         train_time += dt;
         since_t += dt;
         images_since += out.n_items;
 
-        if (tty && now_seconds() - last_print > 0.25) {
-            last_print = now_seconds();
+        if (tty && wall_seconds() - last_print > 0.25) {
+            last_print = wall_seconds();
             double rate = train_time > 0 ? double(step_ - start_step) / train_time : 0.0;
             std::printf("\r\033[Kepoch %" PRId64 "/%" PRId64 "  step %" PRId64 "/%" PRId64 "  loss %.4f  acc %.2f%%  %.0f %s/s  ETA %s",
                         epoch + 1, cfg_.epochs, step_, total, epoch_loss_ / double(epoch_seen_),
@@ -360,7 +355,7 @@ TrainResult Trainer::fit() {
         if (!cfg_.out_dir.empty() && (epoch_end || periodic_ckpt || step_ == total)) checkpoint();
     }
     result.steps = step_;
-    result.seconds = now_seconds() - t0;
+    result.seconds = wall_seconds() - t0;
     result.best_val_acc = best_val_acc_;
     result.best_step = best_step_;
     return result;
