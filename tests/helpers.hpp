@@ -32,6 +32,20 @@ inline nn::Tensor uniform(const nn::Shape& s, uint64_t seed, float lo, float hi)
 
 // Bit-for-bit equality of two float vectors, reporting the first differing element (not the whole
 // vectors: they can hold a model's worth of weights).
+// A 0/1 mask: each entry 1 with probability `density`.
+inline nn::Tensor random_mask(const nn::Shape& s, double density, uint64_t seed) {
+    nn::Rng rng(seed);
+    nn::Tensor m = nn::Tensor::empty(s);
+    for (int64_t i = 0; i < m.numel(); i++) m.data()[i] = rng.uniform() < density ? 1.0f : 0.0f;
+    return m;
+}
+
+// w * mask as a fresh contiguous tensor outside the graph.
+inline nn::Tensor masked(const nn::Tensor& w, const nn::Tensor& mask) {
+    nn::NoGradGuard ng;
+    return nn::mul(w, mask).contiguous();
+}
+
 inline void require_equal(const std::vector<float>& a, const std::vector<float>& b, const std::string& what = "") {
     REQUIRE(a.size() == b.size());
     size_t i = 0;

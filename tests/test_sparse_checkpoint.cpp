@@ -16,12 +16,7 @@ namespace st = nn::st;
 
 namespace {
 
-Tensor random_mask(const nn::Shape& s, double density, uint64_t seed) {
-    nn::Rng rng(seed);
-    Tensor m = Tensor::empty(s);
-    for (int64_t i = 0; i < m.numel(); i++) m.data()[i] = rng.uniform() < density ? 1.0f : 0.0f;
-    return m;
-}
+using testing::random_mask;
 
 // A pruned lenet300 checkpoint as the pruning library writes one: weights (pruned entries zero),
 // biases, and "<name>_mask" entries; fc3 keeps a dense mask.

@@ -14,17 +14,8 @@ using nn::Tensor;
 
 namespace {
 
-Tensor random_mask(const nn::Shape& s, double density, uint64_t seed) {
-    nn::Rng rng(seed);
-    Tensor m = Tensor::empty(s);
-    for (int64_t i = 0; i < m.numel(); i++) m.data()[i] = rng.uniform() < density ? 1.0f : 0.0f;
-    return m;
-}
-
-Tensor masked(const Tensor& w, const Tensor& mask) {
-    nn::NoGradGuard ng;
-    return nn::mul(w, mask).contiguous();
-}
+using testing::masked;
+using testing::random_mask;
 
 // |a - b| <= 1e-5 (|b| + max |b|): the criterion compile() promises.
 void require_close_rel(const Tensor& a, const Tensor& b, const std::string& what) {

@@ -13,17 +13,8 @@ using nn::Tensor;
 
 namespace {
 
-Tensor random_mask(const nn::Shape& s, double density, uint64_t seed) {
-    nn::Rng rng(seed);
-    Tensor m = Tensor::empty(s);
-    for (int64_t i = 0; i < m.numel(); i++) m.data()[i] = rng.uniform() < density ? 1.0f : 0.0f;
-    return m;
-}
-
-Tensor masked(const Tensor& w, const Tensor& mask) {
-    nn::NoGradGuard ng;
-    return nn::mul(w, mask).contiguous();
-}
+using testing::masked;
+using testing::random_mask;
 
 float max_abs(const std::vector<float>& v) {
     float m = 0;
