@@ -80,7 +80,7 @@ fuzz: setup-fuzz
 	        { tail -n 40 $(FUZZ_BUILD)/fuzz-$$t.log; echo "fuzz: $$t FAILED"; exit 1; }; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
-	    printf '%-12s %s executions, %s corpus inputs\n' $$t \
+	    printf '%-18s %s executions, %s corpus inputs\n' $$t \
 	        "$$(awk '/stat::number_of_executed_units/ {print $$2}' $(FUZZ_BUILD)/fuzz-$$t.log)" \
 	        "$$(ls $(FUZZ_BUILD)/corpus/$$t | wc -l)"; \
 	done

@@ -63,6 +63,17 @@ RunOptions take_harness_options(std::vector<std::string>& args) {
     return opt;
 }
 
+// An experiment's points under its profile defaults (what `all` runs), for costs and counts.
+std::vector<Point> default_points(Experiment& e, const RunOptions& opt) {
+    Args a("", "");
+    e.configure(a, opt.profile);
+    Context ctx;
+    ctx.profile = opt.profile;
+    ctx.threads = opt.threads;
+    ctx.root = nn::io::join(opt.out, profile_name(opt.profile));
+    return e.points(ctx);
+}
+
 }  // namespace
 
 int cmd_experiment(const Argv& argv_in) {
@@ -74,8 +85,27 @@ int cmd_experiment(const Argv& argv_in) {
     std::string verb = args[0];
     args.erase(args.begin());
     if (verb == "list") {
-        for (auto& [name, factory] : experiment_registry())
-            std::printf("  %-16s %s\n", name.c_str(), factory()->title().c_str());  // titles name their claims
+        // Titles name their claims; points and share of the estimated work are for --profile.
+        RunOptions opt = take_harness_options(args);
+        ENSURE(args.empty(), "secateurs experiment list takes only harness options, got '", args.empty() ? "" : args[0], "'");
+        std::vector<std::pair<size_t, double>> work;
+        double total = 0;
+        for (auto& [name, factory] : experiment_registry()) {
+            double cost = 0;
+            std::vector<Point> pts = default_points(*factory(), opt);
+            for (auto& p : pts) cost += p.cost;
+            work.push_back({pts.size(), cost});
+            total += cost;
+        }
+        std::printf("  %-16s %-72s %6s %6s\n", "experiment", "title", "points", "work");
+        size_t i = 0;
+        for (auto& [name, factory] : experiment_registry()) {
+            std::printf("  %-16s %-72s %6zu %5.1f%%\n", name.c_str(), factory()->title().c_str(), work[i].first,
+                        total > 0 ? 100 * work[i].second / total : 0.0);
+            i++;
+        }
+        std::printf("(%s profile; work is each experiment's share of the estimated training and evaluation cost)\n",
+                    profile_name(opt.profile).c_str());
         return 0;
     }
     // `secateurs experiment NAME --help`
@@ -108,16 +138,8 @@ int cmd_experiment(const Argv& argv_in) {
         Progress suite;
         suite.start = nn::wall_seconds();
         // Total cost first, for a suite-wide ETA.
-        for (auto& [name, factory] : experiment_registry()) {
-            auto e = factory();
-            Args a("", "");
-            e->configure(a, opt.profile);
-            Context ctx;
-            ctx.profile = opt.profile;
-            ctx.threads = opt.threads;
-            ctx.root = nn::io::join(opt.out, profile_name(opt.profile));
-            for (auto& p : e->points(ctx)) suite.total_cost += p.cost;
-        }
+        for (auto& [name, factory] : experiment_registry())
+            for (auto& p : default_points(*factory(), opt)) suite.total_cost += p.cost;
         std::string root = nn::io::join(opt.out, profile_name(opt.profile));
         nn::io::make_dirs(root);
         nn::io::write_text_atomic(nn::io::join(root, "suite.json"), environment_json(opt.threads) + "\n");

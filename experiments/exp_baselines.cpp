@@ -1,5 +1,6 @@
 // Baselines: the dense models every pruning experiment starts from, trained once and cached
 // (Context::baseline). Reports their accuracy, size and training cost; no claim of its own.
+#include "experiments/exp_common.hpp"
 #include "experiments/harness.hpp"
 #include "experiments/plot.hpp"
 #include "experiments/presets.hpp"
@@ -24,11 +25,12 @@ public:
         args.add("models", &models_, "comma-separated model specs (a spec's own options continue after commas)").add("seeds", &seeds_, "seeds per model");
     }
 
-    std::vector<Point> points(Context&) override {
+    std::vector<Point> points(Context& ctx) override {
         std::vector<Point> out;
         for (const std::string& m : nn::split_model_specs(models_))
             for (int s = 1; s <= seeds_; s++)
-                out.push_back({m + "-seed" + std::to_string(s), {{"model", m}, {"seed", std::to_string(s)}}, 1.0});
+                out.push_back({m + "-seed" + std::to_string(s), {{"model", m}, {"seed", std::to_string(s)}},
+                               train_cost(m, double(ctx.recipe(m, uint64_t(s)).epochs))});
         return out;
     }
 

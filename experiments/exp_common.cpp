@@ -8,6 +8,7 @@
 #include "nn/checkpoint.hpp"
 #include "nn/models.hpp"
 #include "prune/schedule.hpp"
+#include "prune/thin.hpp"
 
 namespace experiments {
 
@@ -84,6 +85,19 @@ std::vector<uint64_t> seed_list(int n) {
     for (int i = 1; i <= n; i++) s.push_back(uint64_t(i));
     return s;
 }
+
+double train_cost(const std::string& model_spec, double epochs, double images) {
+    static std::map<std::string, double> macs;  // per image, by spec
+    auto macs_of = [](const std::string& spec) {
+        auto it = macs.find(spec);
+        if (it != macs.end()) return it->second;
+        auto model = nn::make_model(spec, 0);
+        return macs[spec] = double(prune::total_costs(prune::layer_costs(spec, *model)).macs);
+    };
+    return epochs * images / 55000.0 * macs_of(model_spec) / macs_of("lenet300");
+}
+
+double eval_cost(const std::string& model_spec, double images) { return train_cost(model_spec, 1, images) / 3; }
 
 namespace {
 

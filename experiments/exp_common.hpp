@@ -38,6 +38,13 @@ double density_of(const std::vector<nn::NamedTensor>& params, const prune::MaskS
 std::vector<double> parse_doubles(const std::string& text, const std::string& what);
 std::vector<uint64_t> seed_list(int n_seeds);  // 1 .. n
 
+// Point costs for the ETA. One unit is a training epoch of lenet300 over 55,000 images (about a
+// second on two cores); other models scale by their weight MACs per image, which tracks measured
+// epoch times (vgg has 109x lenet300's MACs and took 110x its time per epoch).
+double train_cost(const std::string& model_spec, double epochs, double images = 55000);
+// Forward passes only (evaluation, sensitivity grids): a third of a training pass per image.
+double eval_cost(const std::string& model_spec, double images);
+
 // Curves: rows grouped by `series_col`, x from `x_col`, mean ± std of `y_col` (times `scale`) over
 // the rows sharing (series, x), sorted by x.
 std::vector<plot::Series> mean_curves(const Table& t, const std::string& series_col, const std::string& x_col,

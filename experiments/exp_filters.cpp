@@ -109,7 +109,7 @@ public:
     void configure(Args& args, Profile profile) override {
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
         if (smoke) model_ = "vgg:hidden=16,widths=8-8-8-8-16-16";
-        seeds_ = full ? 2 : 1;
+        seeds_ = full ? 3 : smoke ? 1 : 2;
         n_eval_ = smoke ? 200 : full ? 5000 : 1000;
         filter_ratios_ = smoke ? "0.5,0.9" : full ? "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9" : "0.25,0.5,0.75,0.9";
         element_ratios_ = smoke ? "0.5,0.9" : full ? "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,0.99" : "0.5,0.8,0.95,0.99";
@@ -124,9 +124,13 @@ public:
 
     std::vector<Point> points(Context&) override {
         std::vector<Point> out;
+        const double layers = double(prunable_weights(*nn::make_model(model_, 0), true).size());
         for (uint64_t seed : seed_list(ckpt_.empty() ? seeds_ : 1))
-            for (const char* g : {"filter", "element"})
-                out.push_back({std::string(g) + "-seed" + std::to_string(seed), {{"granularity", g}, {"seed", std::to_string(seed)}}, 1.0});
+            for (const char* g : {"filter", "element"}) {
+                const double ratios = double(parse_doubles(g[0] == 'f' ? filter_ratios_ : element_ratios_, "ratios").size());
+                out.push_back({std::string(g) + "-seed" + std::to_string(seed), {{"granularity", g}, {"seed", std::to_string(seed)}},
+                               eval_cost(model_, layers * ratios * double(n_eval_))});
+            }
         return out;
     }
 
@@ -333,7 +337,7 @@ public:
     void configure(Args& args, Profile profile) override {
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
         if (smoke) model_ = "vgg:hidden=16,widths=8-8-8-8-16-16";
-        seeds_ = full ? 2 : 1;
+        seeds_ = full ? 3 : smoke ? 1 : 2;
         epochs_ = full ? 4 : smoke ? 1 : 1;
         n_eval_ = smoke ? 200 : 1000;
         ratios_ = smoke ? "0.5,0.9" : "0.25,0.5,0.75,0.9";
@@ -350,10 +354,13 @@ public:
 
     std::vector<Point> points(Context&) override {
         std::vector<Point> out;
+        const double layers = double(prunable_weights(*nn::make_model(model_, 0), true).size());
+        const double ratios = double(parse_doubles(ratios_, "--ratios").size());
         for (uint64_t seed : seed_list(ckpt_.empty() ? seeds_ : 1))
             for (const char* scorer : {"l1", "random"})
                 out.push_back({std::string(scorer) + "-seed" + std::to_string(seed),
-                               {{"scorer", scorer}, {"seed", std::to_string(seed)}}, double(epochs_) + 0.5});
+                               {{"scorer", scorer}, {"seed", std::to_string(seed)}},
+                               train_cost(model_, double(epochs_)) + eval_cost(model_, layers * ratios * double(n_eval_))});
         return out;
     }
 

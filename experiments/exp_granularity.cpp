@@ -82,7 +82,7 @@ public:
                 for (const char* g : {"filter", "element"})
                     out.push_back({std::string(g) + "-" + fmt(r, 4) + "-seed" + std::to_string(seed),
                                    {{"granularity", g}, {"ratio", fmt(r, 6)}, {"seed", std::to_string(seed)}},
-                                   40.0 * double(epochs_)});
+                                   train_cost(model_, double(epochs_))});
         return out;
     }
 

@@ -67,10 +67,11 @@ public:
 
     std::vector<Point> points(Context&) override {
         std::vector<Point> out;
-        double ticket_cost = 3.0 * double((levels_ + 1) * epochs_), rewind_cost = double((levels_ + 1) * epochs_);
-        double ft_cost = double(epochs_ + levels_ * finetune_epochs_);
-        const double scale = conv_ ? 60.0 * double(subset_ > 0 ? subset_ : 55000) / 55000.0 : 1.0;  // vs lenet300
-        ticket_cost = scale * double(1 + prune::split_list(controls_).size()) * double((levels_ + 1) * epochs_);
+        const double images = subset_ > 0 ? double(subset_) : 55000.0;
+        const double ticket_cost = double(1 + prune::split_list(controls_).size()) *
+                                   train_cost(model_, double((levels_ + 1) * epochs_), images);
+        const double rewind_cost = train_cost(model_, double((levels_ + 1) * epochs_), images);
+        const double ft_cost = train_cost(model_, double(epochs_ + levels_ * finetune_epochs_), images);
         for (uint64_t seed : seed_list(seeds_)) {
             std::string sd = std::to_string(seed);
             out.push_back({"ticket-seed" + sd, {{"variant", "ticket"}, {"seed", sd}}, ticket_cost});

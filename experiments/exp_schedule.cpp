@@ -45,7 +45,7 @@ public:
                     for (char& c : id)
                         if (c == ' ' || c == '(' || c == ')') c = '_';
                     out.push_back({id, {{"schedule", sched}, {"sparsity", fmt(s, 6)}, {"seed", std::to_string(seed)}},
-                                   short_one ? double(oneshot_epochs_) : long_budget});
+                                   train_cost(model_, short_one ? double(oneshot_epochs_) : long_budget)});
                 }
         return out;
     }

@@ -37,7 +37,7 @@ public:
                 for (const char* scope : {"global", "local"})
                     out.push_back({std::string(scope) + "-" + fmt(s, 4) + "-seed" + std::to_string(seed),
                                    {{"scope", scope}, {"sparsity", fmt(s, 6)}, {"seed", std::to_string(seed)}},
-                                   double(epochs_)});
+                                   train_cost(model_, double(epochs_))});
         return out;
     }
 

@@ -34,7 +34,7 @@ public:
         auto add = [&](const std::string& family, const std::string& scorer, double s, uint64_t seed) {
             out.push_back({family + "-" + scorer + "-" + fmt(s, 4) + "-seed" + std::to_string(seed),
                            {{"family", family}, {"scorer", scorer}, {"sparsity", fmt(s, 6)}, {"seed", std::to_string(seed)}},
-                           double(epochs_)});
+                           train_cost(model_, double(epochs_))});
         };
         for (uint64_t seed : seed_list(seeds_)) {
             for (double s : parse_doubles(unstructured_, "--unstructured"))

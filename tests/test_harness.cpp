@@ -1,6 +1,7 @@
 // The experiment harness: SVG charts, CSV tables, statistics, sharding, and the report.
 #include <filesystem>
 
+#include "experiments/exp_common.hpp"
 #include "experiments/harness.hpp"
 #include "experiments/plot.hpp"
 #include "experiments/report.hpp"
@@ -151,4 +152,16 @@ TEST_CASE("harness: a sharded run merges into the same table as an unsharded one
     REQUIRE(nn::io::exists(dir_a + "/section.json"));
     std::filesystem::remove_all(a.out);
     std::filesystem::remove_all(b.out);
+}
+
+TEST_CASE("harness: point costs for the ETA scale with epochs, images and a model's MACs", "[harness]") {
+    using experiments::eval_cost;
+    using experiments::train_cost;
+    CHECK(train_cost("lenet300", 1) == Approx(1.0));
+    CHECK(train_cost("lenet300", 2, 27500) == Approx(1.0));
+    CHECK(eval_cost("lenet300", 55000) == Approx(1.0 / 3));
+    // vgg's weight MACs per image are ~109x lenet300's; its measured epoch took ~110x as long.
+    CHECK(train_cost("vgg", 1) > 100);
+    CHECK(train_cost("vgg", 1) < 120);
+    CHECK(train_cost("vgg:widths=16-16-32-32-64-64", 1) < train_cost("vgg", 1) / 3);
 }
