@@ -88,22 +88,25 @@ int cmd_experiment(const Argv& argv_in) {
         // Titles name their claims; points and share of the estimated work are for --profile.
         RunOptions opt = take_harness_options(args);
         ENSURE(args.empty(), "secateurs experiment list takes only harness options, got '", args.empty() ? "" : args[0], "'");
-        std::vector<std::pair<size_t, double>> work;
+        struct Row {
+            std::string name, title;
+            size_t points;
+            double cost = 0;
+        };
+        std::vector<Row> rows;
         double total = 0;
         for (auto& [name, factory] : experiment_registry()) {
-            double cost = 0;
-            std::vector<Point> pts = default_points(*factory(), opt);
-            for (auto& p : pts) cost += p.cost;
-            work.push_back({pts.size(), cost});
-            total += cost;
+            auto e = factory();
+            std::vector<Point> pts = default_points(*e, opt);
+            Row r{name, e->title(), pts.size()};
+            for (auto& p : pts) r.cost += p.cost;
+            total += r.cost;
+            rows.push_back(r);
         }
         std::printf("  %-16s %-72s %6s %6s\n", "experiment", "title", "points", "work");
-        size_t i = 0;
-        for (auto& [name, factory] : experiment_registry()) {
-            std::printf("  %-16s %-72s %6zu %5.1f%%\n", name.c_str(), factory()->title().c_str(), work[i].first,
-                        total > 0 ? 100 * work[i].second / total : 0.0);
-            i++;
-        }
+        for (const Row& r : rows)
+            std::printf("  %-16s %-72s %6zu %5.1f%%\n", r.name.c_str(), r.title.c_str(), r.points,
+                        total > 0 ? 100 * r.cost / total : 0.0);
         std::printf("(%s profile; work is each experiment's share of the estimated training and evaluation cost)\n",
                     profile_name(opt.profile).c_str());
         return 0;

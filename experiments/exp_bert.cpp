@@ -36,20 +36,18 @@ struct BertAssets {
 
 // ETA cost (exp_common.hpp's units) of pretraining and fine-tuning the cached model: weight and
 // attention MACs per token (the MLM head only at the 15 % selected positions) over about 26,000
-// training verses of about 32 tokens, times 3 for backward, relative to a lenet300 epoch; times
-// kBertSlowdown, the lower throughput per MAC of its small matrices, layer norms and softmaxes
-// (measured on the quick profile's model: 216 s of training against 161 s estimated without it).
+// training verses of about 32 tokens; times kBertSlowdown, the lower throughput per MAC of its small
+// matrices, layer norms and softmaxes (measured on the quick profile's model: 216 s of training
+// against 161 s estimated without it).
 constexpr double kBertSlowdown = 1.3;
-constexpr double kLenet300Macs = 784 * 300 + 300 * 100 + 100 * 10;  // per image
 double pretrain_cost(const Context::BertRecipe& r) {
     const double h = double(r.hidden), layer = 4 * h * h + 2 * h * double(r.ffn) + 2 * double(r.seq) * h;
     const double encoder = double(r.layers) * layer, mlm_head = 0.15 * h * double(r.vocab);
     auto tokens = [&](int64_t epochs, int64_t max_steps) {
         return max_steps > 0 ? double(max_steps * r.batch) * 32 : double(epochs) * 26000 * 32;
     };
-    const double macs = 3 * (encoder + mlm_head) * tokens(r.epochs, r.max_steps) +
-                        3 * encoder * tokens(r.genre_epochs, r.genre_max_steps);
-    return kBertSlowdown * macs / (3 * kLenet300Macs * 55000);
+    return kBertSlowdown * macs_cost((encoder + mlm_head) * tokens(r.epochs, r.max_steps) +
+                                     encoder * tokens(r.genre_epochs, r.genre_max_steps));
 }
 
 const BertAssets& assets(Context& ctx) {

@@ -86,15 +86,22 @@ std::vector<uint64_t> seed_list(int n) {
     return s;
 }
 
+namespace {
+
+double macs_per_image(const std::string& spec) {
+    static std::map<std::string, double> macs;
+    auto it = macs.find(spec);
+    if (it != macs.end()) return it->second;
+    auto model = nn::make_model(spec, 0);
+    return macs[spec] = double(prune::total_costs(prune::layer_costs(spec, *model)).macs);
+}
+
+}  // namespace
+
+double macs_cost(double forward_macs) { return forward_macs / (macs_per_image("lenet300") * 55000.0); }
+
 double train_cost(const std::string& model_spec, double epochs, double images) {
-    static std::map<std::string, double> macs;  // per image, by spec
-    auto macs_of = [](const std::string& spec) {
-        auto it = macs.find(spec);
-        if (it != macs.end()) return it->second;
-        auto model = nn::make_model(spec, 0);
-        return macs[spec] = double(prune::total_costs(prune::layer_costs(spec, *model)).macs);
-    };
-    return epochs * images / 55000.0 * macs_of(model_spec) / macs_of("lenet300");
+    return macs_cost(epochs * images * macs_per_image(model_spec));
 }
 
 double eval_cost(const std::string& model_spec, double images) { return train_cost(model_spec, 1, images) / 3; }

@@ -44,6 +44,8 @@ std::vector<uint64_t> seed_list(int n_seeds);  // 1 .. n
 double train_cost(const std::string& model_spec, double epochs, double images = 55000);
 // Forward passes only (evaluation, sensitivity grids): a third of a training pass per image.
 double eval_cost(const std::string& model_spec, double images);
+// The cost of a training run given its forward MACs over all examples (models outside the zoo).
+double macs_cost(double forward_macs);
 
 // Curves: rows grouped by `series_col`, x from `x_col`, mean ± std of `y_col` (times `scale`) over
 // the rows sharing (series, x), sorted by x.

@@ -160,6 +160,7 @@ TEST_CASE("harness: point costs for the ETA scale with epochs, images and a mode
     CHECK(train_cost("lenet300", 1) == Approx(1.0));
     CHECK(train_cost("lenet300", 2, 27500) == Approx(1.0));
     CHECK(eval_cost("lenet300", 55000) == Approx(1.0 / 3));
+    CHECK(experiments::macs_cost(266200.0 * 55000) == Approx(1.0));  // lenet300: 266,200 MACs per image
     // vgg's weight MACs per image are ~109x lenet300's; its measured epoch took ~110x as long.
     CHECK(train_cost("vgg", 1) > 100);
     CHECK(train_cost("vgg", 1) < 120);
