@@ -5,6 +5,7 @@
 //   secateurs experiment report [--profile P] [--out DIR]
 //   secateurs experiment all [--profile P] [--threads N] [--out DIR]
 //   secateurs experiment NAME --help
+#include <algorithm>
 #include <filesystem>
 #include <cstdio>
 
@@ -111,7 +112,12 @@ int cmd_experiment(const Argv& argv_in) {
                     profile_name(opt.profile).c_str());
         return 0;
     }
-    // `secateurs experiment NAME --help`
+    // `secateurs experiment NAME --help`, and `secateurs experiment run|merge NAME ... --help`
+    const bool asks_help = std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
+    if ((verb == "run" || verb == "merge") && asks_help && !args.empty() && args[0].rfind("-", 0) != 0) {
+        verb = args[0];
+        args.erase(args.begin());
+    }
     if (verb != "run" && verb != "merge" && verb != "report" && verb != "all") {
         auto e = make_experiment(verb);
         RunOptions opt = take_harness_options(args);

@@ -1,6 +1,7 @@
 #include "experiments/exp_common.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 
@@ -39,9 +40,15 @@ nn::TrainResult train_masked(Context& ctx, nn::Module& model, prune::MaskSet& ma
     return trainer.fit();
 }
 
-nn::TrainConfig finetune_config(const Context& ctx, int64_t epochs, float lr, uint64_t seed) {
+nn::TrainConfig finetune_config(const Context& ctx, double epochs, float lr, uint64_t seed, int64_t train_examples) {
+    ENSURE(epochs > 0 && std::isfinite(epochs), "fine-tuning epochs must be > 0, got ", epochs);
     nn::TrainConfig c;
-    c.epochs = epochs;
+    c.epochs = int64_t(std::ceil(epochs));
+    if (double(c.epochs) != epochs) {
+        ENSURE(train_examples > 0, "fractional fine-tuning epochs (", epochs, ") need the training-set size");
+        const int64_t per_epoch = (train_examples + c.batch_size - 1) / c.batch_size;
+        c.max_steps = std::max<int64_t>(1, std::llround(epochs * double(per_epoch)));
+    }
     c.lr = lr;
     c.momentum = 0.9f;
     c.weight_decay = 5e-4f;

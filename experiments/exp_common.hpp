@@ -29,7 +29,9 @@ nn::TrainResult train_masked(Context& ctx, nn::Module& model, prune::MaskSet& ma
                              const std::string& model_spec = "");
 
 // A fine-tuning recipe: `epochs` of SGD with momentum at `lr`, cosine decay, the baseline's batch.
-nn::TrainConfig finetune_config(const Context& ctx, int64_t epochs, float lr, uint64_t seed);
+// A fractional `epochs` (e.g. 0.5) stops after that share of the steps of an epoch over
+// `train_examples` images, the cosine ending there.
+nn::TrainConfig finetune_config(const Context& ctx, double epochs, float lr, uint64_t seed, int64_t train_examples = 0);
 
 // Kept fraction of the elements of `params` under `masks` (1 for unmasked tensors).
 double density_of(const std::vector<nn::NamedTensor>& params, const prune::MaskSet& masks);

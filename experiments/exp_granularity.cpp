@@ -64,7 +64,7 @@ public:
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
         seeds_ = full ? 3 : smoke ? 1 : 2;
         ratios_ = smoke ? "0.5" : full ? "0.3,0.5,0.7,0.85" : "0.5,0.75";
-        epochs_ = full ? 2 : 1;
+        epochs_ = full ? 2 : smoke ? 1 : 0.5;  // quick: half an epoch (vgg fine-tuning is most of its time)
         samples_ = smoke ? 1 : 3;
         if (smoke) model_ = "lenet5";  // the smoke profile checks the machinery on the cheapest conv net
         args.add("model", &model_, "model spec (a convolutional net of the zoo; baseline from the cache)")
@@ -119,7 +119,8 @@ public:
 
         masks.apply(*model);
         const double acc_pruned = nn::evaluate(*model, ctx.fashion().test).accuracy;
-        nn::TrainResult tuned = train_masked(ctx, *model, masks, finetune_config(ctx, epochs_, lr_, seed), model_);
+        nn::TrainResult tuned =
+            train_masked(ctx, *model, masks, finetune_config(ctx, epochs_, lr_, seed, ctx.fashion().train.size()), model_);
 
         // The same weights three ways.
         std::shared_ptr<nn::Module> thinned;
@@ -156,7 +157,7 @@ public:
         s.setup = "Trained " + model_ + " baselines (" + std::to_string(seeds_) + " seeds). Filter pruning removes the "
                   "given fraction of every conv layer's filters by L1 norm (with their BatchNorm entries and the next "
                   "layer's input channels); unstructured pruning removes weights by global |w| down to the same "
-                  "number of surviving weights. Both are fine-tuned " + std::to_string(epochs_) + " epoch(s) at lr " +
+                  "number of surviving weights. Both are fine-tuned " + fmt(epochs_) + " epoch(s) at lr " +
                   fmt(lr_) + ". Inference time: one thread, thread CPU time, fastest of " + std::to_string(samples_) +
                   " interleaved rounds; dense with zeros = the masked model on dense kernels, CSR = every weight as "
                   "compressed sparse rows (sparse::compile forced on all layers), thinned = the physically smaller "
@@ -257,7 +258,7 @@ public:
 private:
     std::string model_ = "vgg", ratios_ = "0.5,0.75";
     int seeds_ = 2, samples_ = 3;
-    int64_t epochs_ = 1;
+    double epochs_ = 1;
     float lr_ = 0.01f;
 };
 

@@ -166,3 +166,18 @@ TEST_CASE("harness: point costs for the ETA scale with epochs, images and a mode
     CHECK(train_cost("vgg", 1) < 120);
     CHECK(train_cost("vgg:widths=16-16-32-32-64-64", 1) < train_cost("vgg", 1) / 3);
 }
+
+TEST_CASE("harness: fractional fine-tuning epochs stop early and end the cosine there", "[harness]") {
+    Context ctx;
+    nn::TrainConfig whole = finetune_config(ctx, 2, 0.01f, 1);
+    CHECK(whole.epochs == 2);
+    CHECK(whole.max_steps == 0);
+    // 1000 images at batch 128 are 8 steps an epoch; half of one is 4, 1.5 epochs are 12.
+    nn::TrainConfig half = finetune_config(ctx, 0.5, 0.01f, 1, 1000);
+    CHECK(half.epochs == 1);
+    CHECK(half.max_steps == 4);
+    CHECK(finetune_config(ctx, 1.5, 0.01f, 1, 1000).max_steps == 12);
+    CHECK(finetune_config(ctx, 0.01, 0.01f, 1, 1000).max_steps == 1);  // never zero steps
+    CHECK_THROWS_WITH(finetune_config(ctx, 0.5, 0.01f, 1), Catch::Contains("training-set size"));
+    CHECK_THROWS_WITH(finetune_config(ctx, 0, 0.01f, 1), Catch::Contains("must be > 0"));
+}
