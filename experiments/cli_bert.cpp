@@ -116,7 +116,9 @@ int cmd_pretrain(const Argv& argv) {
     BertFlags model_flags;
     nn::TrainConfig cfg = text_train_config();
     cfg.epochs = 8;
-    cfg.lr = 1e-3f;
+    // At 1e-3 the default model (hidden 256) sat on a plateau near 19 % masked-token accuracy for 5
+    // epochs; at 5e-4 it passed 40 % by epoch 4.
+    cfg.lr = 5e-4f;
     int threads = 1;
     bool resume = false;
     Args args("secateurs pretrain",

@@ -265,6 +265,7 @@ Context::BertRecipe Context::bert_recipe() const {
         r.hidden = 128;
         r.ffn = 512;
         r.epochs = 3;
+        r.lr = 1e-3f;  // the narrower model's short schedule takes the larger rate
         r.genre_epochs = 1;
         r.genre_lr = 2e-4f;
     } else if (profile == Profile::Smoke) {

@@ -99,7 +99,7 @@ struct Context {
     struct BertRecipe {
         int64_t layers = 4, hidden = 256, heads = 4, ffn = 1024, seq = 64, vocab = 8192;
         int64_t epochs = 8, max_steps = 0, batch = 32;
-        float lr = 1e-3f;
+        float lr = 5e-4f;
         int64_t genre_epochs = 4, genre_max_steps = 0;
         float genre_lr = 1e-4f;
         uint64_t seed = 1;
