@@ -96,6 +96,12 @@ std::shared_ptr<nn::Module> dense_model(Context& ctx, const std::string& spec, c
     return model;
 }
 
+// The setup's opening: which trained models were analysed.
+std::string dense_source(const std::string& spec, const std::string& ckpt, int64_t seeds) {
+    if (!ckpt.empty()) return "The trained " + spec + " checkpoint " + ckpt + " (one model).";
+    return "Trained " + spec + " baselines (" + std::to_string(seeds) + " seed(s)).";
+}
+
 std::string conv_label(const std::string& layer) { return layer.substr(0, layer.rfind('.')); }
 
 // ---- sensitivity (C8, C9, C10) ------------------------------------------------------------------
@@ -176,7 +182,7 @@ public:
 
     Section analyse(Context&, const Table& r) override {
         Section sec;
-        sec.setup = "Trained " + model_ + " baselines (" + std::to_string(seeds_) + " seed(s)). Each layer alone pruned by "
+        sec.setup = dense_source(model_, ckpt_, seeds_) + " Each layer alone pruned by "
                     "L1 magnitude at each ratio — filters (with their BatchNorm entries; the hidden FC layer's neurons) or "
                     "elements — and evaluated on " + std::to_string(n_eval_) + " validation images held out of training; no "
                     "fine-tuning. Derived ratios: the common accuracy-drop threshold (bisection) removing " +
@@ -423,7 +429,7 @@ public:
 
     Section analyse(Context&, const Table& r) override {
         Section sec;
-        sec.setup = "Trained " + model_ + " baselines (" + std::to_string(seeds_) + " seed(s)). Filter sensitivity on " +
+        sec.setup = dense_source(model_, ckpt_, seeds_) + " Filter sensitivity on " +
                     std::to_string(n_eval_) + " validation images; per-layer ratios from the common accuracy-drop threshold "
                     "removing " + fmt(100 * removed_, 3) + " % of the " + (budget_ == "flops" ? "MACs" : "parameters") +
                     "; filters chosen by L1 norm (Li et al. "

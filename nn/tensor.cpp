@@ -2,6 +2,8 @@
 // (reshape, transpose, ...) are differentiable and live with their backward in ops_shape.cpp.
 #include "nn/tensor.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <ostream>
 #include <sstream>
@@ -10,6 +12,7 @@
 #include "nn/autograd.hpp"
 #include "nn/check.hpp"
 #include "nn/kernels.hpp"
+#include "nn/threads.hpp"
 
 namespace nn {
 
@@ -85,9 +88,25 @@ Tensor Tensor::empty(const Shape& shape) {
     return Tensor(std::move(impl));
 }
 
+namespace {
+
+// Large fills run on the thread pool: a training step zeroes megabytes of gradient buffers, and a
+// serial memset there is time the other cores only wait.
+void fill_contiguous(float* p, int64_t n, float value) {
+    const bool zero = value == 0.0f && !std::signbit(value);
+    parallel_for(n, int64_t(1) << 16, [&](int64_t b, int64_t e) {
+        if (zero)
+            std::memset(p + b, 0, size_t(e - b) * sizeof(float));
+        else
+            std::fill(p + b, p + e, value);
+    });
+}
+
+}  // namespace
+
 Tensor Tensor::zeros(const Shape& shape) {
     Tensor t = empty(shape);
-    std::memset(t.data(), 0, size_t(t.numel()) * sizeof(float));
+    fill_contiguous(t.data(), t.numel(), 0.0f);
     return t;
 }
 
@@ -183,8 +202,7 @@ void Tensor::copy_(const Tensor& src) const {
 
 void Tensor::fill_(float value) const {
     if (is_contiguous()) {
-        float* p = data();
-        for (int64_t i = 0, n = numel(); i < n; i++) p[i] = value;
+        fill_contiguous(data(), numel(), value);
     } else {
         Tensor tmp = full(shape(), value);
         copy_(tmp);

@@ -81,9 +81,11 @@ private:
         t_inside_pool = true;
         apply_denormal_mode(g_flush_denormals.load());
         for (;;) {
-            // Spin ~100 us before sleeping: most regions follow each other within microseconds.
+            // Spin ~1 ms before sleeping: most regions follow each other within microseconds, and
+            // the serial stretches between them (autograd bookkeeping, allocation) last up to about
+            // a millisecond in a mini-BERT step; a worker asleep by then costs a wake-up per region.
             uint64_t g = seen;
-            for (int i = 0; i < 2000 && (g = generation_.load(std::memory_order_acquire)) == seen; i++)
+            for (int i = 0; i < 20000 && (g = generation_.load(std::memory_order_acquire)) == seen; i++)
                 _mm_pause();
             if (g == seen) {
                 std::unique_lock<std::mutex> lock(mu_);

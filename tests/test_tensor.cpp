@@ -1,4 +1,5 @@
 // Tensor storage, views, the caching allocator, the thread pool and the RNG.
+#include <cmath>
 #include <set>
 
 #include "helpers.hpp"
@@ -146,6 +147,28 @@ TEST_CASE("threads: parallel_for covers the range exactly once with deterministi
         REQUIRE((b == 0 && e == 4));
         nn::chunk_range(10, 3, 2, b, e);
         REQUIRE((b == 7 && e == 10));
+    }
+    nn::set_num_threads(1);
+}
+
+TEST_CASE("tensor: zeros and fill_ on the thread pool reach every element", "[tensor][threads]") {
+    // sizes around the parallel grain (65536) and odd tails; the buffers are reused dirty from the
+    // allocator's cache, so a chunk left unwritten would show
+    for (int threads : {1, 2, 3}) {
+        nn::set_num_threads(threads);
+        for (int64_t n : {int64_t(1), int64_t(65535), int64_t(65536 * 2 + 7), int64_t(1000003)}) {
+            nn::Tensor t = nn::Tensor::full({n}, 3.5f);
+            t = nn::Tensor();
+            nn::Tensor z = nn::Tensor::zeros({n});
+            int64_t bad = 0;
+            for (int64_t i = 0; i < n; i++) bad += z.data()[i] != 0.0f || std::signbit(z.data()[i]);
+            REQUIRE(bad == 0);
+            z.fill_(-0.0f);
+            for (int64_t i = 0; i < n; i++) bad += !(z.data()[i] == 0.0f && std::signbit(z.data()[i]));
+            z.fill_(2.25f);
+            for (int64_t i = 0; i < n; i++) bad += z.data()[i] != 2.25f;
+            REQUIRE(bad == 0);
+        }
     }
     nn::set_num_threads(1);
 }
