@@ -3,7 +3,6 @@
 #include "nn/tensor.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <ostream>
 #include <sstream>
@@ -93,13 +92,7 @@ namespace {
 // Large fills run on the thread pool: a training step zeroes megabytes of gradient buffers, and a
 // serial memset there is time the other cores only wait.
 void fill_contiguous(float* p, int64_t n, float value) {
-    const bool zero = value == 0.0f && !std::signbit(value);
-    parallel_for(n, int64_t(1) << 16, [&](int64_t b, int64_t e) {
-        if (zero)
-            std::memset(p + b, 0, size_t(e - b) * sizeof(float));
-        else
-            std::fill(p + b, p + e, value);
-    });
+    parallel_for(n, int64_t(1) << 16, [&](int64_t b, int64_t e) { std::fill(p + b, p + e, value); });
 }
 
 }  // namespace
