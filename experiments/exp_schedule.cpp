@@ -20,7 +20,7 @@ public:
 
     void configure(Args& args, Profile profile) override {
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
-        seeds_ = full ? 4 : smoke ? 1 : 3;
+        seeds_ = smoke ? 1 : 3;
         sparsities_ = smoke ? "0.9" : full ? "0.8,0.9,0.95,0.98,0.99" : "0.8,0.9,0.95,0.98";
         rounds_ = smoke ? 2 : full ? 8 : 4;
         round_epochs_ = 1;
