@@ -10,7 +10,9 @@
 
 #include "helpers.hpp"
 #include "nn/check.hpp"
+#include "nn/checkpoint.hpp"
 #include "nn/io.hpp"
+#include "nn/models.hpp"
 #include "nn/safetensors.hpp"
 #include "prune/imp.hpp"
 #include "prune/select.hpp"
@@ -148,6 +150,55 @@ private:
 };
 
 }  // namespace
+
+TEST_CASE("secateurs thin --eval: masked as given, with the removed units' shifts zeroed, and thinned", "[prune][cli][thin]") {
+    // lenet5 with conv1 filters 0 and 1 masked but their biases left large: after ReLU those
+    // channels carry a constant into conv2, which thinning drops. The tool must say so and measure
+    // both masked variants; the thinned model equals the one with the shifts zeroed.
+    auto m = nn::make_model("lenet5", 5);
+    nn::Tensor w = m->parameter("conv1.weight"), b = m->parameter("conv1.bias");
+    nn::Tensor mask = nn::Tensor::ones(w.shape());
+    for (int64_t i = 0; i < 2 * 25; i++) mask.data()[i] = 0.0f;
+    b.data()[0] = 3.0f;
+    b.data()[1] = 2.0f;
+    nn::st::File f;
+    nn::put_module(f, *m);
+    f.put("conv1.weight_mask", mask);
+    f.metadata["arch"] = "lenet5";
+    f.write("test-thin-eval-in.safetensors");
+    std::string out;
+    REQUIRE(run("thin --in test-thin-eval-in.safetensors --out test-thin-eval-out.safetensors --eval", out) == 0);
+    INFO(out);
+    REQUIRE(out.find("lenet5 -> lenet5:hidden=120-84,widths=4-16") != std::string::npos);
+    REQUIRE(out.find("note: 2 non-zero biases") != std::string::npos);
+    // "test accuracy: masked A% (loss L), with the removed units' shifts zeroed B% (loss M), thinned C% (loss N)"
+    double a, la, z, lz, t, lt;
+    size_t at = out.find("test accuracy: masked ");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(std::sscanf(out.c_str() + at,
+                        "test accuracy: masked %lf%% (loss %lf), with the removed units' shifts zeroed %lf%% (loss %lf), "
+                        "thinned %lf%% (loss %lf)",
+                        &a, &la, &z, &lz, &t, &lt) == 6);
+    REQUIRE(t == z);
+    REQUIRE(lt == lz);
+    REQUIRE(la != lz);  // the constant channels reached the logits
+    // Without stray shifts there is no note and one masked figure.
+    b.data()[0] = b.data()[1] = 0.0f;
+    nn::st::File g;
+    nn::put_module(g, *m);
+    g.put("conv1.weight_mask", mask);
+    g.metadata["arch"] = "lenet5";
+    g.write("test-thin-eval-in.safetensors");
+    REQUIRE(run("thin --in test-thin-eval-in.safetensors --out test-thin-eval-out.safetensors --eval", out) == 0);
+    REQUIRE(out.find("note:") == std::string::npos);
+    REQUIRE(out.find("shifts zeroed") == std::string::npos);
+    REQUIRE(std::sscanf(out.c_str() + out.find("test accuracy: masked "),
+                        "test accuracy: masked %lf%% (loss %lf), thinned %lf%% (loss %lf)", &a, &la, &t, &lt) == 4);
+    REQUIRE(t == a);
+    REQUIRE(lt == la);
+    std::remove("test-thin-eval-in.safetensors");
+    std::remove("test-thin-eval-out.safetensors");
+}
 
 TEST_CASE("IMP: levels compound the rate, masks shrink, a killed run resumes bit-identically", "[prune][imp]") {
     data::ImageDataset train = synthetic(192, 1), val = synthetic(64, 2), test = synthetic(64, 3);
