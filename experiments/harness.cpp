@@ -24,9 +24,8 @@
 #include "nn/rng.hpp"
 #include "nn/threads.hpp"
 
-#ifndef SECATEURS_SOURCE_DIR
-#define SECATEURS_SOURCE_DIR "."
-#endif
+#include "git_version.hpp"
+
 #ifndef SECATEURS_BUILD_INFO
 #define SECATEURS_BUILD_INFO "unknown"
 #endif
@@ -42,17 +41,6 @@ std::string hms(double s) {
     if (t >= 3600) std::snprintf(b, sizeof b, "%lld:%02d:%02d", (long long)(t / 3600), int(t / 60 % 60), int(t % 60));
     else std::snprintf(b, sizeof b, "%d:%02d", int(t / 60), int(t % 60));
     return b;
-}
-
-std::string shell_line(const std::string& cmd) {
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return "";
-    char buf[256] = {};
-    std::string out;
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
 }
 
 std::string hex64(uint64_t v) {
@@ -447,13 +435,15 @@ std::string environment_json(int threads) {
         }
         data_hashes += "}";
     }
-    std::string src = SECATEURS_SOURCE_DIR;
-    std::string git = shell_line("git -C '" + src + "' rev-parse HEAD 2>/dev/null");
-    std::string dirty = shell_line("git -C '" + src + "' status --porcelain --untracked-files=no 2>/dev/null | head -1");
+    // The commit the binary was built from: the source tree may have moved on since.
+    std::string git = SECATEURS_GIT_VERSION;
+    const std::string suffix = "-dirty";
+    const bool dirty = git.size() > suffix.size() && git.compare(git.size() - suffix.size(), suffix.size(), suffix) == 0;
+    if (dirty) git.resize(git.size() - suffix.size());
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     return nn::str_cat("{\"git\": ", nn::json::quote(git.empty() ? "unknown" : git), ", \"dirty\": ",
-                       dirty.empty() ? "false" : "true", ", \"compiler\": ", nn::json::quote(__VERSION__),
+                       dirty ? "true" : "false", ", \"compiler\": ", nn::json::quote(__VERSION__),
                        ", \"build\": ", nn::json::quote(SECATEURS_BUILD_INFO), ", \"simd\": ",
                        nn::json::quote(nn::kernels::simd_arch_name()), ", \"openblas_core\": ",
                        nn::json::quote(nn::blas_core_name()), ", \"openblas_threads\": 1, \"threads\": ", threads,

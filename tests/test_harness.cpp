@@ -8,6 +8,7 @@
 #include "helpers.hpp"
 #include "nn/check.hpp"
 #include "nn/io.hpp"
+#include "nn/json.hpp"
 
 using namespace experiments;
 
@@ -180,4 +181,24 @@ TEST_CASE("harness: fractional fine-tuning epochs stop early and end the cosine 
     CHECK(finetune_config(ctx, 0.01, 0.01f, 1, 1000).max_steps == 1);  // never zero steps
     CHECK_THROWS_WITH(finetune_config(ctx, 0.5, 0.01f, 1), Catch::Contains("training-set size"));
     CHECK_THROWS_WITH(finetune_config(ctx, 0, 0.01f, 1), Catch::Contains("must be > 0"));
+}
+
+TEST_CASE("environment: run.json names the commit the binary was built from", "[harness]") {
+    nn::json::Value env = nn::json::parse(environment_json(2), "environment");
+    const nn::json::Value* git = env.find("git");
+    const nn::json::Value* dirty = env.find("dirty");
+    REQUIRE(git);
+    REQUIRE(git->is_string());
+    REQUIRE(dirty);
+    REQUIRE(dirty->type == nn::json::Value::Type::Bool);
+    INFO(git->text);
+    if (git->text == "unknown") {
+        // Only outside a git checkout.
+        REQUIRE_FALSE(std::filesystem::exists(std::string(SECATEURS_SOURCE_DIR) + "/.git"));
+        REQUIRE_FALSE(dirty->boolean);
+    } else {
+        REQUIRE(git->text.size() == 40);
+        REQUIRE(git->text.find_first_not_of("0123456789abcdef") == std::string::npos);
+    }
+    REQUIRE(env.find("threads")->text == "2");
 }
