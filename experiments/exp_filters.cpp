@@ -116,7 +116,7 @@ public:
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
         if (smoke) model_ = "vgg:hidden=16,widths=8-8-8-8-16-16";
         seeds_ = full ? 3 : smoke ? 1 : 2;
-        n_eval_ = smoke ? 200 : full ? 2000 : 1000;
+        n_eval_ = smoke ? 200 : 1000;
         filter_ratios_ = smoke ? "0.5,0.9" : full ? "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9" : "0.25,0.5,0.75,0.9";
         element_ratios_ = smoke ? "0.5,0.9" : full ? "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,0.99" : "0.5,0.8,0.95,0.99";
         args.add("model", &model_, "model spec (a baseline from the cache)")
@@ -344,7 +344,7 @@ public:
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
         if (smoke) model_ = "vgg:hidden=16,widths=8-8-8-8-16-16";
         seeds_ = full ? 3 : smoke ? 1 : 2;
-        epochs_ = full ? 2 : 1;
+        epochs_ = 1;
         n_eval_ = smoke ? 200 : 1000;
         ratios_ = smoke ? "0.5,0.9" : "0.25,0.5,0.75,0.9";
         args.add("model", &model_, "model spec (a baseline from the cache)")

@@ -22,7 +22,7 @@ public:
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
         seeds_ = smoke ? 1 : 3;
         sparsities_ = smoke ? "0.9" : full ? "0.8,0.9,0.95,0.98,0.99" : "0.8,0.9,0.95,0.98";
-        rounds_ = smoke ? 2 : full ? 8 : 4;
+        rounds_ = smoke ? 2 : 4;
         round_epochs_ = 1;
         oneshot_epochs_ = 1;
         args.add("model", &model_, "model spec (a baseline from the cache)")

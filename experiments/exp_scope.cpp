@@ -22,7 +22,7 @@ public:
         bool smoke = profile == Profile::Smoke, full = profile == Profile::Full;
         seeds_ = full ? 3 : smoke ? 1 : 2;
         sparsities_ = smoke ? "0.9" : full ? "0.5,0.8,0.9,0.95,0.98,0.99" : "0.8,0.9,0.95,0.98";
-        epochs_ = full ? 4 : smoke ? 1 : 2;
+        epochs_ = smoke ? 1 : 2;
         args.add("model", &model_, "model spec (a baseline from the cache)")
             .add("seeds", &seeds_, "baselines (seeds) per point")
             .add("sparsities", &sparsities_, "total sparsities over all weight matrices")

@@ -20,7 +20,7 @@ public:
         seeds_ = full ? 3 : smoke ? 1 : 2;
         unstructured_ = smoke ? "0.9" : full ? "0.5,0.7,0.8,0.9,0.95,0.98,0.99" : "0.5,0.8,0.9,0.95,0.98";
         structured_ = smoke ? "0.5" : full ? "0.1,0.25,0.5,0.75,0.9" : "0.25,0.5,0.75,0.9";
-        epochs_ = full ? 4 : smoke ? 1 : 2;
+        epochs_ = smoke ? 1 : 2;
         args.add("model", &model_, "model spec (a baseline from the cache)")
             .add("seeds", &seeds_, "baselines (seeds) per point")
             .add("unstructured", &unstructured_, "sparsities for element-wise pruning")

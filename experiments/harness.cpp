@@ -252,7 +252,7 @@ Context::BertRecipe Context::bert_recipe() const {
     if (profile == Profile::Full) {
         // The default model on a shorter schedule than the CLI's 8 + 4 epochs, so the whole full
         // profile fits its two hours; the decay still reaches zero at the end of each schedule.
-        r.epochs = 5;
+        r.epochs = 4;
         r.genre_epochs = 2;
     } else if (profile == Profile::Quick) {
         r.hidden = 128;

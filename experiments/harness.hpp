@@ -111,7 +111,7 @@ struct Context {
         double pretrain_seconds = NAN, finetune_seconds = NAN;
     };
     Bert bert(const BertRecipe& r);
-    BertRecipe bert_recipe() const;  // the profile's recipe: full = the default model, 5 + 2 epochs; quick smaller
+    BertRecipe bert_recipe() const;  // the profile's recipe: full = the default model, 4 + 2 epochs; quick smaller
 
     // Progress line for a long step inside a point (e.g. training epochs).
     void note(const std::string& what) const;
