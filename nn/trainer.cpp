@@ -216,7 +216,8 @@ TrainResult Trainer::fit() {
     const int64_t total = total_steps(), spe = steps_per_epoch();
     const bool tty = cfg_.progress && isatty(STDOUT_FILENO);
     const auto params = model_.named_parameters();
-    double t0 = wall_seconds(), train_time = 0.0, last_print = 0.0;
+    // Seconds count from the run's start: a resumed run continues from the time its metrics recorded.
+    double t0 = wall_seconds() - seconds_before_, train_time = 0.0, last_print = 0.0;
     int64_t images_since = 0;
     double since_t = 0.0;
     int64_t loaded_epoch = -1;
@@ -550,7 +551,7 @@ bool Trainer::resume() {
     if (chosen.empty()) return false;
     load_state(f, chosen);
     resumed_from_ = chosen;
-    truncate_metrics_after(step_);
+    seconds_before_ = truncate_metrics_after(step_);
     return true;
 }
 
@@ -574,9 +575,10 @@ void Trainer::write_metrics_row(const MetricsRow& r, bool header) {
 
 // Keeps the header and the complete rows up to `step`. A row cut short by a kill (no newline, or a
 // step that does not parse) is dropped rather than taken for data.
-void Trainer::truncate_metrics_after(int64_t step) {
+double Trainer::truncate_metrics_after(int64_t step) {
     std::string path = io::join(cfg_.out_dir, "metrics.csv");
-    if (!io::exists(path)) return;
+    if (!io::exists(path)) return 0.0;
+    double seconds = 0.0;
     std::string text = io::read_text(path), kept;
     size_t pos = 0;
     bool first = true;
@@ -596,10 +598,19 @@ void Trainer::truncate_metrics_after(int64_t step) {
         char* end = nullptr;
         long long row_step = std::strtoll(field.c_str(), &end, 10);
         if (field.empty() || *end != 0) continue;
-        if (row_step <= step) kept += line + "\n";
+        if (row_step > step) continue;
+        kept += line + "\n";
+        // The seconds column is the second to last; a value that does not parse is left out.
+        size_t last = line.rfind(','), prev = last == std::string::npos || last == 0 ? std::string::npos : line.rfind(',', last - 1);
+        if (prev != std::string::npos) {
+            std::string s = line.substr(prev + 1, last - prev - 1);
+            double v = std::strtod(s.c_str(), &end);
+            if (!s.empty() && *end == 0 && std::isfinite(v) && v >= seconds) seconds = v;
+        }
     }
     if (kept.rfind("step,", 0) != 0) kept.insert(0, kMetricsHeader);
     io::write_text_atomic(path, kept);
+    return seconds;
 }
 
 }  // namespace nn

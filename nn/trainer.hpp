@@ -78,6 +78,7 @@ struct MetricsRow {
     int64_t step = 0;
     double epoch = 0, lr = 0, train_loss = 0, train_acc = 0, val_loss = NAN, val_acc = NAN, test_loss = NAN,
            test_acc = NAN, seconds = 0, images_per_s = 0;  // items (images or tokens) per second
+    // seconds: since the run started, the time before a resume included (see seconds_before_)
 };
 
 struct TrainResult {
@@ -86,7 +87,7 @@ struct TrainResult {
     int64_t best_step = -1;     // (the "early-stop iteration" of the lottery-ticket papers)
     EvalResult final_val, final_test;
     int64_t steps = 0;
-    double seconds = 0;
+    double seconds = 0;  // wall time of the whole run, a resumed run's earlier processes included
 };
 
 class Trainer {
@@ -138,7 +139,8 @@ public:
 private:
     void apply_lr();
     void write_metrics_row(const MetricsRow& row, bool header);
-    void truncate_metrics_after(int64_t step);
+    // Drops metrics rows past `step` (and torn ones); returns the largest `seconds` of those kept.
+    double truncate_metrics_after(int64_t step);
     void checkpoint();
     std::string last_good_checkpoint() const;
 
@@ -157,6 +159,9 @@ private:
     double best_val_acc_ = NAN;
     int64_t best_step_ = -1;
     int64_t last_checkpoint_step_ = -1;  // step of the newest checkpoint written or resumed from
+    // Training time before this process, from the resumed run's metrics (up to the last row at or
+    // before the checkpoint: the time after it was lost with the steps it replays).
+    double seconds_before_ = 0;
     std::string resumed_from_;
 };
 

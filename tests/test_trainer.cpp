@@ -429,12 +429,25 @@ TEST_CASE("resume: metrics rows after the checkpoint's step are dropped, and a t
         std::ofstream out(nn::io::join(dir, "metrics.csv"), std::ios::app);
         out << "6,0.62";  // a row cut short by the kill
     }
+    // The run had trained 1000.5 s by the checkpoint's row: the resumed process counts on from there.
+    {
+        std::string text = nn::io::read_text(nn::io::join(dir, "metrics.csv"));
+        size_t row4 = text.find("\n4,") + 1, end = text.find('\n', row4);
+        std::string row = text.substr(row4, end - row4);
+        size_t last = row.rfind(','), prev = row.rfind(',', last - 1);
+        row = row.substr(0, prev + 1) + "1000.5" + row.substr(last);
+        nn::io::write_text_atomic(nn::io::join(dir, "metrics.csv"), text.substr(0, row4) + row + text.substr(end));
+    }
     nn::Trainer t(*net, c, d, &v);
     REQUIRE(t.resume());
     REQUIRE(t.step() == 4);
     REQUIRE(read_steps() == std::vector<std::string>{"step", "1", "2", "3", "4"});
-    t.fit();
+    nn::TrainResult r = t.fit();
     REQUIRE(read_steps() == std::vector<std::string>{"step", "1", "2", "3", "4", "5", "6", "7", "8"});
+    REQUIRE(r.history.size() == 4);
+    for (const nn::MetricsRow& row : r.history) REQUIRE(row.seconds >= 1000.5);
+    REQUIRE(r.seconds >= r.history.back().seconds);
+    REQUIRE(r.seconds < 1000.5 + 600);
     std::filesystem::remove_all(dir);
 }
 
