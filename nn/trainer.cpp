@@ -573,8 +573,9 @@ void Trainer::write_metrics_row(const MetricsRow& r, bool header) {
     ENSURE(bool(out), path, ": write failed (disk full?)");
 }
 
-// Keeps the header and the complete rows up to `step`. A row cut short by a kill (no newline, or a
-// step that does not parse) is dropped rather than taken for data.
+// Keeps the header and the complete rows up to `step`, and returns the last kept row's `seconds`
+// (rows are written in time order). A row cut short by a kill (no newline, or a step or seconds
+// field that does not parse) is dropped rather than taken for data.
 double Trainer::truncate_metrics_after(int64_t step) {
     std::string path = io::join(cfg_.out_dir, "metrics.csv");
     if (!io::exists(path)) return 0.0;
@@ -594,19 +595,24 @@ double Trainer::truncate_metrics_after(int64_t step) {
                 continue;
             }
         }
-        std::string field = line.substr(0, line.find(','));
-        char* end = nullptr;
-        long long row_step = std::strtoll(field.c_str(), &end, 10);
-        if (field.empty() || *end != 0) continue;
+        std::vector<std::string> fields;
+        for (size_t i = 0;;) {
+            size_t comma = line.find(',', i);
+            fields.push_back(line.substr(i, comma == std::string::npos ? std::string::npos : comma - i));
+            if (comma == std::string::npos) break;
+            i = comma + 1;
+        }
+        if (fields.size() < 2) continue;
+        char *step_end = nullptr, *sec_end = nullptr;
+        const std::string& step_field = fields.front();
+        const std::string& sec_field = fields[fields.size() - 2];  // seconds is the second to last column
+        long long row_step = std::strtoll(step_field.c_str(), &step_end, 10);
+        double row_seconds = std::strtod(sec_field.c_str(), &sec_end);
+        if (step_field.empty() || *step_end != 0 || sec_field.empty() || *sec_end != 0 || !std::isfinite(row_seconds))
+            continue;
         if (row_step > step) continue;
         kept += line + "\n";
-        // The seconds column is the second to last; a value that does not parse is left out.
-        size_t last = line.rfind(','), prev = last == std::string::npos || last == 0 ? std::string::npos : line.rfind(',', last - 1);
-        if (prev != std::string::npos) {
-            std::string s = line.substr(prev + 1, last - prev - 1);
-            double v = std::strtod(s.c_str(), &end);
-            if (!s.empty() && *end == 0 && std::isfinite(v) && v >= seconds) seconds = v;
-        }
+        seconds = row_seconds;
     }
     if (kept.rfind("step,", 0) != 0) kept.insert(0, kMetricsHeader);
     io::write_text_atomic(path, kept);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <string>
@@ -70,6 +71,23 @@ inline ExitStatus wait_for(pid_t pid) {
 inline ExitStatus run(const std::vector<std::string>& argv, const std::string& log,
                       const std::function<void()>& in_child = {}) {
     return wait_for(spawn(argv, log, in_child));
+}
+
+// Runs `secateurs` with `args` (words separated by spaces; no quoting) and stdout + stderr to a log
+// that is read into `output` and removed. Returns the exit code, or minus the signal that killed it.
+inline int run_secateurs(const std::string& args, std::string& output, const std::string& log = "test-secateurs.log") {
+    std::vector<std::string> argv{secateurs_bin()};
+    for (size_t i = 0; i < args.size();) {
+        size_t j = args.find(' ', i);
+        if (j == std::string::npos) j = args.size();
+        if (j > i) argv.push_back(args.substr(i, j - i));
+        i = j + 1;
+    }
+    std::remove(log.c_str());
+    ExitStatus s = run(argv, log);
+    output = nn::io::exists(log) ? nn::io::read_text(log) : "";
+    std::remove(log.c_str());
+    return s.signal ? -s.signal : s.code;
 }
 
 // The kill-and-resume protocol, for any subcommand that takes --resume and --crash-at (train now;

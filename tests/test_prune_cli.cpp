@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "helpers.hpp"
+#include "subprocess.hpp"
 #include "nn/check.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/io.hpp"
@@ -19,19 +20,8 @@
 
 namespace {
 
-std::string bin() {
-    const char* b = std::getenv("SECATEURS_BIN");
-    return b && *b ? b : std::string(SECATEURS_SOURCE_DIR) + "/build/secateurs";
-}
-
 // Runs the tool; returns its exit status and fills `output` with stdout + stderr.
-int run(const std::string& args, std::string& output) {
-    std::string log = "test-prune-cli.log";
-    int status = std::system((bin() + " " + args + " > " + log + " 2>&1").c_str());
-    output = nn::io::read_text(log);
-    std::remove(log.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run(const std::string& args, std::string& output) { return testing::run_secateurs(args, output, "test-prune-cli.log"); }
 
 data::ImageDataset synthetic(int64_t n, uint64_t seed) {
     data::ImageDataset d;
@@ -159,13 +149,16 @@ TEST_CASE("secateurs thin --eval: masked as given, with the removed units' shift
     nn::Tensor w = m->parameter("conv1.weight"), b = m->parameter("conv1.bias");
     nn::Tensor mask = nn::Tensor::ones(w.shape());
     for (int64_t i = 0; i < 2 * 25; i++) mask.data()[i] = 0.0f;
-    b.data()[0] = 3.0f;
-    b.data()[1] = 2.0f;
-    nn::st::File f;
-    nn::put_module(f, *m);
-    f.put("conv1.weight_mask", mask);
-    f.metadata["arch"] = "lenet5";
-    f.write("test-thin-eval-in.safetensors");
+    auto write_checkpoint = [&](float bias0, float bias1) {
+        b.data()[0] = bias0;
+        b.data()[1] = bias1;
+        nn::st::File f;
+        nn::put_module(f, *m);
+        f.put("conv1.weight_mask", mask);
+        f.metadata["arch"] = "lenet5";
+        f.write("test-thin-eval-in.safetensors");
+    };
+    write_checkpoint(3.0f, 2.0f);
     std::string out;
     REQUIRE(run("thin --in test-thin-eval-in.safetensors --out test-thin-eval-out.safetensors --eval", out) == 0);
     INFO(out);
@@ -183,12 +176,7 @@ TEST_CASE("secateurs thin --eval: masked as given, with the removed units' shift
     REQUIRE(lt == lz);
     REQUIRE(la != lz);  // the constant channels reached the logits
     // Without stray shifts there is no note and one masked figure.
-    b.data()[0] = b.data()[1] = 0.0f;
-    nn::st::File g;
-    nn::put_module(g, *m);
-    g.put("conv1.weight_mask", mask);
-    g.metadata["arch"] = "lenet5";
-    g.write("test-thin-eval-in.safetensors");
+    write_checkpoint(0.0f, 0.0f);
     REQUIRE(run("thin --in test-thin-eval-in.safetensors --out test-thin-eval-out.safetensors --eval", out) == 0);
     REQUIRE(out.find("note:") == std::string::npos);
     REQUIRE(out.find("shifts zeroed") == std::string::npos);
