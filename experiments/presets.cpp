@@ -24,7 +24,7 @@ const TrainPreset* find_preset(const std::string& name) {
         {"lenet300", 10, "sgd", 0.05f, 5e-4f, false},
         {"lenet5", 8, "sgd", 0.05f, 5e-4f, false},
         {"conv2", 4, "sgd", 0.02f, 5e-4f, false},
-        {"conv4", 4, "sgd", 0.02f, 5e-4f, false},
+        {"conv4", 8, "sgd", 0.02f, 5e-4f, false},
         {"conv6", 4, "sgd", 0.02f, 5e-4f, false},
         {"vgg", 8, "sgd", 0.1f, 5e-4f, true},
         {"resnet20", 8, "sgd", 0.1f, 5e-4f, true},
