@@ -18,8 +18,15 @@ void strided_copy(float* dst, const Shape& dst_strides, const float* src, const 
 
 // ---- dense linear algebra (ops_linalg.cpp) ----
 // C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C, row-major with leading dimensions.
-// Splits rows (or columns when M is small) across the thread pool; M == 1 or N == 1 goes to sgemv
-// (OpenBLAS 0.3.21 does not do that itself, and its sgemm is ~8x slower there).
+// How gemm divides one product among threads: none (too small), rows of C, columns of C, or the
+// shared dimension K (partial products summed afterwards).
+enum class GemmSplit { none, rows, columns, depth };
+GemmSplit choose_gemm_split(int64_t M, int64_t N, int64_t K, int threads);
+
+// Splits the product across the thread pool as choose_gemm_split says; M == 1 or N == 1 goes to
+// sgemv (OpenBLAS 0.3.21 does not do that itself, and its sgemm is ~8x slower there). Results are
+// deterministic for a fixed thread count; a depth split sums K in per-thread parts, so they may
+// differ from one thread's in the last bits.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

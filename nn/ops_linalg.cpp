@@ -2,6 +2,9 @@
 // layer, and matmul. Forward and backward of each op sit together.
 #include <cblas.h>
 
+#include <limits>
+
+#include "nn/alloc.hpp"
 #include "nn/check.hpp"
 #include "nn/kernels.hpp"
 #include "nn/ops.hpp"
@@ -28,6 +31,22 @@ void gemv_row(bool trans_b, int64_t N, int64_t K, float alpha, const float* x, i
 
 }  // namespace
 
+GemmSplit choose_gemm_split(int64_t M, int64_t N, int64_t K, int threads) {
+    // Below ~64k multiply-adds per thread, waking a worker costs more than it saves.
+    if (threads <= 1 || M * N * K < 65536 * int64_t(threads)) return GemmSplit::none;
+    // Each thread's sgemm packs the operand panels it reads, so a split repeats the packing of what
+    // the threads share: rows repeat op(B) (K x N), columns repeat op(A) (M x K), and depth repeats
+    // neither but writes and re-reads a partial C (M x N) per extra thread. Floats moved per extra
+    // thread; the cheapest feasible split wins (ties go to rows, then columns, which need no scratch).
+    const int64_t none = std::numeric_limits<int64_t>::max();
+    const int64_t rows = M >= 8 * int64_t(threads) ? K * N : none;
+    const int64_t cols = N >= 16 * int64_t(threads) ? M * K : none;
+    const int64_t depth = K >= 256 * int64_t(threads) ? 2 * M * N : none;
+    if (rows == none && cols == none && depth == none) return M >= N ? GemmSplit::rows : GemmSplit::columns;
+    if (rows <= cols && rows <= depth) return GemmSplit::rows;
+    return cols <= depth ? GemmSplit::columns : GemmSplit::depth;
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     if (M == 0 || N == 0) return;
@@ -41,23 +60,55 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     }
     auto ta = trans_a ? CblasTrans : CblasNoTrans;
     auto tb = trans_b ? CblasTrans : CblasNoTrans;
-    // Split rows when there are enough of them; otherwise columns. A chunk must carry enough work
-    // (~64k multiply-adds) to pay for waking a worker.
-    int64_t work_per_row = N * K, work_per_col = M * K;
-    if (M >= 2 * num_threads() || M >= N) {
-        int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work_per_row));
-        parallel_for(M, grain, [&](int64_t m0, int64_t m1) {
+    const int T = inside_parallel_region() ? 1 : num_threads();  // a nested product runs whole
+    const GemmSplit split = choose_gemm_split(M, N, K, T);
+    if (split == GemmSplit::rows) {
+        parallel_for(M, (M + T - 1) / T, [&](int64_t m0, int64_t m1) {
             const float* a = trans_a ? A + m0 : A + m0 * lda;
             cblas_sgemm(CblasRowMajor, ta, tb, int(m1 - m0), int(N), int(K), alpha, a, int(lda), B, int(ldb),
                         beta, C + m0 * ldc, int(ldc));
         });
-    } else {
-        int64_t grain = std::max<int64_t>(16, 65536 / std::max<int64_t>(1, work_per_col));
-        parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    } else if (split == GemmSplit::columns) {
+        // Column slices in multiples of 16 (one AVX-512 register of C), the remainder to the last.
+        const int64_t blocks = N / 16;
+        parallel_run([&](int t) {
+            int64_t n0, n1;
+            chunk_range(blocks, T, t, n0, n1);
+            n0 *= 16;
+            n1 = t == T - 1 ? N : n1 * 16;
+            if (n0 >= n1) return;
             const float* b = trans_b ? B + n0 * ldb : B + n0;
             cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(n1 - n0), int(K), alpha, A, int(lda), b, int(ldb),
                         beta, C + n0, int(ldc));
         });
+    } else if (split == GemmSplit::depth) {
+        // Thread t multiplies its slice of K: thread 0 into C (with beta), the others into their own
+        // M x N scratch; the partial products are then added to C in thread order, so the result
+        // depends on the thread count but not on timing.
+        const int64_t MN = M * N;
+        const size_t bytes = size_t(T - 1) * size_t(MN) * sizeof(float);
+        float* scratch = static_cast<float*>(alloc_bytes(bytes));
+        parallel_run([&](int t) {
+            int64_t k0, k1;
+            chunk_range(K, T, t, k0, k1);
+            const float* a = trans_a ? A + k0 * lda : A + k0;
+            const float* b = trans_b ? B + k0 : B + k0 * ldb;
+            float* c = t == 0 ? C : scratch + (t - 1) * MN;
+            cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(N), int(k1 - k0), alpha, a, int(lda), b, int(ldb),
+                        t == 0 ? beta : 0.0f, c, int(t == 0 ? ldc : N));
+        });
+        parallel_for(M, std::max<int64_t>(1, 16384 / N), [&](int64_t m0, int64_t m1) {
+            for (int u = 0; u < T - 1; u++)
+                for (int64_t m = m0; m < m1; m++) {
+                    const float* p = scratch + u * MN + m * N;
+                    float* c = C + m * ldc;
+                    for (int64_t n = 0; n < N; n++) c[n] += p[n];
+                }
+        });
+        alloc_free(scratch, bytes);
+    } else {
+        cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
+                    int(ldc));
     }
 }
 

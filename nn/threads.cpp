@@ -150,6 +150,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 
 void parallel_run(const std::function<void(int)>& fn) { pool().run(fn); }
 
+bool inside_parallel_region() { return t_inside_pool; }
+
 bool set_flush_denormals(bool on) {
     bool previous = g_flush_denormals.exchange(on);
     pool().run([on](int) { apply_denormal_mode(on); });

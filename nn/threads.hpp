@@ -17,6 +17,9 @@ int num_threads();
 // smaller than `grain` items (so tiny ranges run inline on the caller).
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+// True on a pool thread while it runs a region (where parallel_for and parallel_run run inline).
+bool inside_parallel_region();
+
 // fn(t) once on each of num_threads() threads, t = 0 .. num_threads()-1 (t = 0 is the caller).
 void parallel_run(const std::function<void(int)>& fn);
 

@@ -2,6 +2,7 @@
 // (accumulation, reuse, no-grad, release) and a few hand-computed forward values.
 #include "helpers.hpp"
 #include "nn/check.hpp"
+#include "nn/kernels.hpp"
 #include "nn/threads.hpp"
 
 using nn::Shape;
@@ -162,4 +163,52 @@ TEST_CASE("gemm: threaded splits equal the single-thread result bit for bit per 
     nn::set_num_threads(1);
     REQUIRE(two == two_again);
     testing::require_close(two, one, 1e-5f, 1e-5f, "2 threads vs 1");
+}
+
+TEST_CASE("gemm: rows, columns and depth splits against a naive product, transposes and beta", "[autograd][threads]") {
+    using nn::kernels::GemmSplit;
+    // Shapes of the mini-BERT's products that pick each split on 2 threads.
+    REQUIRE(nn::kernels::choose_gemm_split(2048, 1024, 256, 2) == GemmSplit::rows);      // FFN forward
+    REQUIRE(nn::kernels::choose_gemm_split(290, 8000, 256, 2) == GemmSplit::columns);    // vocabulary logits
+    REQUIRE(nn::kernels::choose_gemm_split(256, 256, 2048, 2) == GemmSplit::depth);      // attention dW
+    REQUIRE(nn::kernels::choose_gemm_split(32, 32, 64, 2) == GemmSplit::none);           // too small to share
+    REQUIRE(nn::kernels::choose_gemm_split(2048, 1024, 256, 1) == GemmSplit::none);
+    struct Case { int64_t M, N, K; GemmSplit split; };
+    for (Case c : {Case{67, 33, 129, GemmSplit::rows}, Case{9, 301, 61, GemmSplit::columns},
+                   Case{12, 70, 300, GemmSplit::columns}, Case{21, 19, 1031, GemmSplit::depth}}) {
+        REQUIRE(nn::kernels::choose_gemm_split(c.M, c.N, c.K, 2) == c.split);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                std::vector<float> A = randn({c.M * c.K}, 1 + ta).to_vector(), B = randn({c.K * c.N}, 3 + tb).to_vector();
+                std::vector<float> C0 = randn({c.M * c.N}, 5).to_vector(), want(C0);
+                const int64_t lda = ta ? c.M : c.K, ldb = tb ? c.K : c.N;
+                const float alpha = 0.5f, beta = 0.25f;
+                for (int64_t m = 0; m < c.M; m++)
+                    for (int64_t n = 0; n < c.N; n++) {
+                        double acc = 0;
+                        for (int64_t k = 0; k < c.K; k++)
+                            acc += double(ta ? A[k * lda + m] : A[m * lda + k]) * double(tb ? B[n * ldb + k] : B[k * ldb + n]);
+                        want[m * c.N + n] = float(alpha * acc + beta * C0[m * c.N + n]);
+                    }
+                auto product = [&](int threads) {
+                    nn::set_num_threads(threads);
+                    std::vector<float> C(C0);
+                    nn::kernels::gemm(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), c.N);
+                    return C;
+                };
+                auto one = product(1), two = product(2), again = product(2);
+                // The same product from inside a parallel region runs whole on its thread.
+                std::vector<float> nested(C0);
+                nn::parallel_run([&](int t) {
+                    if (t == 0)
+                        nn::kernels::gemm(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, nested.data(), c.N);
+                });
+                nn::set_num_threads(1);
+                INFO(c.M << "x" << c.N << "x" << c.K << " ta " << ta << " tb " << tb);
+                REQUIRE(two == again);
+                REQUIRE(nested == one);
+                testing::require_close(one, want, 1e-4f, 1e-4f, "1 thread vs naive");
+                testing::require_close(two, want, 1e-4f, 1e-4f, "2 threads vs naive");
+            }
+    }
 }
