@@ -167,12 +167,7 @@ Rate torch_reference(const std::string& spec, const std::string& mode, int threa
     int status = pclose(p);
     if (status != 0 || last.empty()) return r;
     // model,mode,threads,batch,wall,cpu
-    std::vector<std::string> f;
-    for (size_t b = 0, e; b <= last.size(); b = e + 1) {
-        e = last.find(',', b);
-        if (e == std::string::npos) e = last.size();
-        f.push_back(last.substr(b, e - b));
-    }
+    std::vector<std::string> f = nn::io::split(last, ',');
     if (f.size() >= 6) r.wall = std::atof(f[4].c_str()), r.cpu = std::atof(f[5].c_str());
     return r;
 }
@@ -282,11 +277,8 @@ ConvEfficiency conv_efficiency(const ConvLayer& L, int64_t B, double seconds) {
 
 std::vector<std::string> split_list(const std::string& s) {
     std::vector<std::string> out;
-    for (size_t b = 0, e; b <= s.size(); b = e + 1) {
-        e = s.find(',', b);
-        if (e == std::string::npos) e = s.size();
-        if (e > b) out.push_back(s.substr(b, e - b));
-    }
+    for (std::string& part : nn::io::split(s, ','))
+        if (!part.empty()) out.push_back(std::move(part));
     return out;
 }
 

@@ -212,4 +212,14 @@ void check_writable_dir(const std::string& dir, uint64_t bytes_needed) {
     }
 }
 
+std::vector<std::string> split(std::string_view text, char sep) {
+    std::vector<std::string> fields;
+    for (size_t b = 0;;) {
+        size_t e = text.find(sep, b);
+        fields.emplace_back(text.substr(b, e == std::string_view::npos ? std::string_view::npos : e - b));
+        if (e == std::string_view::npos) return fields;
+        b = e + 1;
+    }
+}
+
 }  // namespace nn::io

@@ -38,5 +38,8 @@ std::vector<std::string> list_dir(const std::string& dir);
 void set_before_rename_hook(void (*hook)(const std::string& path));
 std::string dirname(const std::string& path);
 std::string join(const std::string& a, const std::string& b);
+// The fields of `text` between separators, empty ones included ("a,,b" -> a, "", b; "" -> one empty
+// field). CSV rows and comma lists on the command line go through it.
+std::vector<std::string> split(std::string_view text, char sep);
 
 }  // namespace nn::io

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "nn/check.hpp"
+#include "nn/io.hpp"
 #include "nn/ops.hpp"
 #include "nn/transformer.hpp"
 
@@ -96,10 +97,7 @@ std::shared_ptr<Module> build_lenet300(const ModelSpec& spec, Rng& rng) {
 
 std::vector<std::string> split_model_specs(const std::string& list) {
     std::vector<std::string> out;
-    for (size_t b = 0, e; b <= list.size(); b = e + 1) {
-        e = list.find(',', b);
-        if (e == std::string::npos) e = list.size();
-        std::string part = list.substr(b, e - b);
+    for (const std::string& part : io::split(list, ',')) {
         if (!out.empty() && part.find('=') != std::string::npos && part.find(':') == std::string::npos)
             out.back() += "," + part;
         else if (!part.empty())

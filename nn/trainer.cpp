@@ -595,13 +595,7 @@ double Trainer::truncate_metrics_after(int64_t step) {
                 continue;
             }
         }
-        std::vector<std::string> fields;
-        for (size_t i = 0;;) {
-            size_t comma = line.find(',', i);
-            fields.push_back(line.substr(i, comma == std::string::npos ? std::string::npos : comma - i));
-            if (comma == std::string::npos) break;
-            i = comma + 1;
-        }
+        std::vector<std::string> fields = io::split(line, ',');
         if (fields.size() < 2) continue;
         char *step_end = nullptr, *sec_end = nullptr;
         const std::string& step_field = fields.front();

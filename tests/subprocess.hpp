@@ -73,21 +73,24 @@ inline ExitStatus run(const std::vector<std::string>& argv, const std::string& l
     return wait_for(spawn(argv, log, in_child));
 }
 
-// Runs `secateurs` with `args` (words separated by spaces; no quoting) and stdout + stderr to a log
-// that is read into `output` and removed. Returns the exit code, or minus the signal that killed it.
-inline int run_secateurs(const std::string& args, std::string& output, const std::string& log = "test-secateurs.log") {
-    std::vector<std::string> argv{secateurs_bin()};
-    for (size_t i = 0; i < args.size();) {
-        size_t j = args.find(' ', i);
-        if (j == std::string::npos) j = args.size();
-        if (j > i) argv.push_back(args.substr(i, j - i));
-        i = j + 1;
-    }
+// Runs `secateurs` with `args` and stdout + stderr to a log that is read into `output` and removed.
+// Returns the exit code, or minus the signal that killed it.
+inline int run_secateurs(std::vector<std::string> args, std::string& output,
+                         const std::string& log = "test-secateurs.log") {
+    args.insert(args.begin(), secateurs_bin());
     std::remove(log.c_str());
-    ExitStatus s = run(argv, log);
+    ExitStatus s = run(args, log);
     output = nn::io::exists(log) ? nn::io::read_text(log) : "";
     std::remove(log.c_str());
     return s.signal ? -s.signal : s.code;
+}
+
+// The same with the arguments as one string of words separated by spaces (no quoting).
+inline int run_secateurs(const std::string& args, std::string& output, const std::string& log = "test-secateurs.log") {
+    std::vector<std::string> words;
+    for (std::string& w : nn::io::split(args, ' '))
+        if (!w.empty()) words.push_back(std::move(w));
+    return run_secateurs(std::move(words), output, log);
 }
 
 // The kill-and-resume protocol, for any subcommand that takes --resume and --crash-at (train now;

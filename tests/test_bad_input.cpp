@@ -22,12 +22,8 @@ struct Outcome {
 };
 
 Outcome run_cli(std::vector<std::string> args, const std::string& log) {
-    std::remove(log.c_str());
-    args.insert(args.begin(), testing::secateurs_bin());
-    testing::ExitStatus s = testing::run(args, log);
     Outcome o;
-    o.code = s.signal ? -s.signal : s.code;
-    o.output = nn::io::exists(log) ? nn::io::read_text(log) : "";
+    o.code = testing::run_secateurs(std::move(args), o.output, log);
     std::string text = o.output;
     while (!text.empty() && text.back() == '\n') text.pop_back();
     size_t nl = text.rfind('\n');
@@ -35,7 +31,6 @@ Outcome run_cli(std::vector<std::string> args, const std::string& log) {
     size_t suffix = o.last_line.rfind(" [check ");
     if (suffix == std::string::npos) suffix = o.last_line.rfind(" [at ");
     if (suffix != std::string::npos) o.last_line = o.last_line.substr(0, suffix);
-    std::remove(log.c_str());
     return o;
 }
 

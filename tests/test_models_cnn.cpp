@@ -7,6 +7,7 @@
 #include "experiments/args.hpp"
 #include "experiments/presets.hpp"
 #include "helpers.hpp"
+#include "subprocess.hpp"
 #include "nn/check.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/models.hpp"
@@ -251,21 +252,14 @@ TEST_CASE("secateurs train: the model's preset fills the options the command lin
 }
 
 TEST_CASE("secateurs eval --dump-logits writes the images and the logits PyTorch is compared on", "[cnn][cli]") {
-    const char* bin = std::getenv("SECATEURS_BIN");
-    if (!bin) {
-        WARN("SECATEURS_BIN not set (run through meson test); skipped");
-        return;
-    }
     auto dir = std::filesystem::temp_directory_path() / "secateurs_test_dump_logits";
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    std::string d = dir.string();
-    std::string train = std::string(bin) + " train --model lenet5 --max-steps 2 --epochs 1 --val 100 --out " + d +
-                        " > " + d + "/train.log 2>&1";
-    REQUIRE(std::system(train.c_str()) == 0);
-    std::string eval = std::string(bin) + " eval --ckpt " + d + "/model.safetensors --dump-logits " + d +
-                       "/logits.safetensors --dump-n 5 > " + d + "/eval.log 2>&1";
-    REQUIRE(std::system(eval.c_str()) == 0);
+    std::string d = dir.string(), log;
+    REQUIRE(testing::run_secateurs({"train", "--model", "lenet5", "--max-steps", "2", "--epochs", "1", "--val", "100",
+                                    "--out", d}, log, d + "/train.log") == 0);
+    REQUIRE(testing::run_secateurs({"eval", "--ckpt", d + "/model.safetensors", "--dump-logits",
+                                    d + "/logits.safetensors", "--dump-n", "5"}, log, d + "/eval.log") == 0);
     nn::st::File f = nn::st::File::read(d + "/logits.safetensors");
     REQUIRE(f.tensor("input").shape() == Shape{5, 1, 28, 28});
     REQUIRE(f.tensor("logits").shape() == Shape{5, 10});
@@ -277,7 +271,6 @@ TEST_CASE("secateurs eval --dump-logits writes the images and the logits PyTorch
     nn::NoGradGuard ng;
     testing::require_close(m->forward(f.tensor("input")).to_vector(), f.tensor("logits").to_vector(), 1e-6f, 1e-6f,
                            "logits");
-    std::string bad = std::string(bin) + " train --model vgg --augment sometimes > " + d + "/bad.log 2>&1";
-    REQUIRE(std::system(bad.c_str()) != 0);
+    REQUIRE(testing::run_secateurs({"train", "--model", "vgg", "--augment", "sometimes"}, log, d + "/bad.log") == 1);
     std::filesystem::remove_all(dir);
 }

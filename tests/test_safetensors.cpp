@@ -191,6 +191,16 @@ TEST_CASE("checkpoint: model save/load round trip and shape mismatch errors", "[
     std::remove(path.c_str());
 }
 
+TEST_CASE("io: split keeps empty fields and the text between every separator", "[io]") {
+    using V = std::vector<std::string>;
+    REQUIRE(nn::io::split("a,b,c", ',') == V{"a", "b", "c"});
+    REQUIRE(nn::io::split("a,,b,", ',') == V{"a", "", "b", ""});
+    REQUIRE(nn::io::split(",", ',') == V{"", ""});
+    REQUIRE(nn::io::split("", ',') == V{""});
+    REQUIRE(nn::io::split("no separator", ',') == V{"no separator"});
+    REQUIRE(nn::io::split("x y", ' ') == V{"x", "y"});
+}
+
 TEST_CASE("io: atomic writes leave no temporary files and report unwritable paths", "[io]") {
     std::string path = "test-atomic.txt";
     nn::io::write_text_atomic(path, "one");

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "helpers.hpp"
+#include "subprocess.hpp"
 #include "nn/check.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/io.hpp"
@@ -233,34 +234,25 @@ TEST_CASE("sparse checkpoint: randomly corrupted files give an error or a valid 
 }
 
 TEST_CASE("secateurs sparsify: writes a smaller file that eval-style loading accepts; errors exit 1", "[sparse][cli]") {
-    const char* bin = std::getenv("SECATEURS_BIN");
-    if (!bin) {
-        WARN("SECATEURS_BIN not set (run through meson test); skipping the CLI test");
-        return;
-    }
     std::map<std::string, Tensor> masks;
-    std::string in = "test-sparsify-in.safetensors", out = "test-sparsify-out.safetensors";
+    std::string in = "test-sparsify-in.safetensors", out = "test-sparsify-out.safetensors", log;
     pruned_lenet300(masks).write(in);
-    std::string cmd = std::string(bin) + " sparsify --in " + in + " --out " + out + " > test-sparsify.log 2>&1";
-    REQUIRE(std::system(cmd.c_str()) == 0);
-    std::string log = nn::io::read_text("test-sparsify.log");
+    REQUIRE(testing::run_secateurs({"sparsify", "--in", in, "--out", out}, log) == 0);
     REQUIRE(log.find("fc1.weight") != std::string::npos);
     REQUIRE(log.find("CSR16 (pattern = mask)") != std::string::npos);
     sparse::SparseCheckpoint c = sparse::read_sparse_checkpoint(out);
     REQUIRE(c.sparse.size() == 2);
     // Already sparse: refused with a message naming the file.
-    std::string again = std::string(bin) + " sparsify --in " + out + " > test-sparsify.log 2>&1";
-    REQUIRE(WEXITSTATUS(std::system(again.c_str())) == 1);
-    REQUIRE(nn::io::read_text("test-sparsify.log").find("already a sparse checkpoint") != std::string::npos);
+    REQUIRE(testing::run_secateurs({"sparsify", "--in", out}, log) == 1);
+    REQUIRE(log.find("already a sparse checkpoint") != std::string::npos);
     // summary reads both files and reports the memory of each format; the sparse file's patterns act
     // as masks, so both give the same bytes.
     int64_t nnz = 0;
     for (float v : masks["fc1.weight"].to_vector()) nnz += v != 0.0f;
     std::string want = std::to_string(sparse::csr16_bytes(300, nnz));
     for (const std::string& file : {in, out}) {
-        std::string sum = std::string(bin) + " summary " + file + " > test-sparsify.log 2>&1";
-        REQUIRE(std::system(sum.c_str()) == 0);
-        std::string text = nn::io::read_text("test-sparsify.log");
+        std::string text;
+        REQUIRE(testing::run_secateurs({"summary", file}, text) == 0);
         INFO(text);
         REQUIRE(text.find("memory (float32 values") != std::string::npos);
         size_t row = text.find("\nfc1.weight", text.find("memory (float32"));
@@ -269,7 +261,6 @@ TEST_CASE("secateurs sparsify: writes a smaller file that eval-style loading acc
     }
     std::remove(in.c_str());
     std::remove(out.c_str());
-    std::remove("test-sparsify.log");
 }
 
 TEST_CASE("sparse checkpoint: a tensor with no stored entries (int32 indices) loads and writes back", "[sparse]") {
