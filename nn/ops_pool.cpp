@@ -63,7 +63,8 @@ inline bool is_2x2(const PoolGeometry& g) { return g.KH == 2 && g.KW == 2 && g.s
 
 // One output row of the 2x2 case: windows (a b / c d) with a = r0[2 ow], b = r0[2 ow + 1],
 // c = r1[2 ow], d = r1[2 ow + 1], and window_argmax's rule in that order. With AVX-512, 8 windows
-// per vector; otherwise plain loops. Both are checked against the generic path (the reference).
+// per vector; with AVX2, 4; otherwise plain loops. All are checked against the generic path (the
+// reference).
 #if defined(__AVX512F__)
 // Inside a vector every pair of lanes holds one window: blends copy a, b (from row 0) and c, d (from
 // row 1) to both lanes of the pair, so the rule runs lane-wise; wb, wc, wd say whether b, c, d took over.
@@ -120,6 +121,80 @@ void max_pool_2x2_row_backward(float* d0, float* d1, const float* dy, const floa
         __m512 v0 = _mm512_maskz_loadu_ps(k, d0 + col), v1 = _mm512_maskz_loadu_ps(k, d1 + col);
         _mm512_mask_storeu_ps(d0 + col, k, _mm512_mask_add_ps(v0, row0, v0, g));
         _mm512_mask_storeu_ps(d1 + col, k, _mm512_mask_add_ps(v1, row1, v1, g));
+    }
+}
+#elif defined(__AVX2__)
+// The same with 4 windows per AVX vector: pairs of lanes hold one window, and the outcome of each
+// comparison is a lane mask (all ones where b, c or d took over). Windows past the last multiple of
+// 4 go through the scalar rule (max_pool_2x2_window).
+struct Window4 {
+    __m256 m;  // the maximum, in both lanes of each pair
+    __m256 wb, wc, wd;
+};
+
+inline __m256 takes_over(__m256 v, __m256 m) {
+    return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+inline Window4 window4(__m256 r0, __m256 r1) {
+    __m256 r0s = _mm256_permute_ps(r0, 0xB1), r1s = _mm256_permute_ps(r1, 0xB1);  // swap lanes of each pair
+    __m256 a = _mm256_blend_ps(r0, r0s, 0xAA), b = _mm256_blend_ps(r0s, r0, 0xAA);
+    __m256 c = _mm256_blend_ps(r1, r1s, 0xAA), d = _mm256_blend_ps(r1s, r1, 0xAA);
+    Window4 w;
+    w.wb = takes_over(b, a);
+    w.m = _mm256_blendv_ps(a, b, w.wb);
+    w.wc = takes_over(c, w.m);
+    w.m = _mm256_blendv_ps(w.m, c, w.wc);
+    w.wd = takes_over(d, w.m);
+    w.m = _mm256_blendv_ps(w.m, d, w.wd);
+    return w;
+}
+
+// Which of a, b, c, d (0..3) window_argmax picks.
+inline int max_pool_2x2_window(float a, float b, float c, float d) {
+    int k = 0;
+    float m = a;
+    if (b > m || b != b) m = b, k = 1;
+    if (c > m || c != c) m = c, k = 2;
+    if (d > m || d != d) k = 3;
+    return k;
+}
+
+void max_pool_2x2_row(float* y, const float* r0, const float* r1, int64_t OW) {
+    int64_t ow = 0;
+    for (; ow + 4 <= OW; ow += 4) {
+        __m256 m = window4(_mm256_loadu_ps(r0 + 2 * ow), _mm256_loadu_ps(r1 + 2 * ow)).m;
+        // lanes 0, 2, 4, 6 hold the four maxima
+        __m256 packed = _mm256_permutevar8x32_ps(m, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+        _mm_storeu_ps(y + ow, _mm256_castps256_ps128(packed));
+    }
+    for (; ow < OW; ow++) {
+        const float v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+        y[ow] = v[max_pool_2x2_window(v[0], v[1], v[2], v[3])];
+    }
+}
+
+void max_pool_2x2_row_backward(float* d0, float* d1, const float* dy, const float* r0, const float* r1, int64_t OW) {
+    const __m256i pairs = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    int64_t ow = 0;
+    for (; ow + 4 <= OW; ow += 4) {
+        const int64_t col = 2 * ow;
+        Window4 w = window4(_mm256_loadu_ps(r0 + col), _mm256_loadu_ps(r1 + col));
+        // the winner: d where wd; else c where wc; else b where wb; else a
+        __m256 not_d = _mm256_andnot_ps(w.wd, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+        __m256 c_wins = _mm256_and_ps(w.wc, not_d);
+        __m256 ab = _mm256_andnot_ps(w.wc, not_d);  // neither c nor d
+        __m256 b_wins = _mm256_and_ps(w.wb, ab), a_wins = _mm256_andnot_ps(w.wb, ab);
+        // even lanes stand for a (row 0) or c (row 1), odd lanes for b or d
+        __m256 row0 = _mm256_blend_ps(a_wins, b_wins, 0xAA), row1 = _mm256_blend_ps(c_wins, w.wd, 0xAA);
+        __m256 g = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(dy + ow)), pairs);
+        __m256 v0 = _mm256_loadu_ps(d0 + col), v1 = _mm256_loadu_ps(d1 + col);
+        _mm256_storeu_ps(d0 + col, _mm256_blendv_ps(v0, _mm256_add_ps(v0, g), row0));
+        _mm256_storeu_ps(d1 + col, _mm256_blendv_ps(v1, _mm256_add_ps(v1, g), row1));
+    }
+    for (; ow < OW; ow++) {
+        int k = max_pool_2x2_window(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
+        (k < 2 ? d0 : d1)[2 * ow + (k & 1)] += dy[ow];
     }
 }
 #else
