@@ -5,7 +5,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 #include <xsimd/xsimd.hpp>
 
 #include "nn/check.hpp"
@@ -139,15 +141,36 @@ void col2im_add(float* __restrict dx, const float* __restrict dcol, const ConvGe
 // every Wp columns). For other strides b is an im2col matrix (off[k] = k N, nothing dropped).
 // A is packed once per call into blocks of MR rows ([K][MR] each); an MR x (NV lanes) micro-tile of
 // accumulators stays in registers over the whole K loop, then an epilogue (scale, bias, ReLU,
-// overwrite or accumulate) writes it out while it is in L1.
+// overwrite or accumulate) writes it out while it is in L1. Each product picks its tile shape (MR,
+// NV) from a few that fit the registers, by the rows and columns it would compute for nothing.
 
 namespace {
 
 using vec = xsimd::batch<float>;
 constexpr int64_t kLanes = int64_t(vec::size);
-constexpr int kMR = kLanes >= 16 ? 8 : 4;      // rows per micro-tile: MR x NV accumulators fit in registers
 constexpr int kMaxNV = 3;                      // up to 3 vectors of columns per micro-tile
 constexpr int64_t kMaxNT = kMaxNV * kLanes;    // widest tile; also the slack a B buffer needs past its end
+
+// The micro-tile shapes: MR rows x NV vectors of accumulators, with their multiply-add throughput
+// relative to the best. With 32 vector registers (AVX-512) 8 x 3 fits; with 16 (AVX2) 12 accumulators
+// do, as 4 x 3 or 6 x 2 (equally fast when nothing is wasted; 4 x 2 ran 15 % slower on Zen 3), and
+// a single vector of columns keeps 6 rows.
+struct TileShape {
+    int mr, nv;
+    double efficiency;
+};
+using Shapes = std::array<TileShape, 3>;
+constexpr Shapes kShapes = kLanes >= 16 ? Shapes{{{8, 3, 1.0}, {8, 2, 0.95}, {8, 1, 0.85}}}
+                                        : Shapes{{{4, 3, 1.0}, {6, 2, 1.0}, {6, 1, 0.8}}};
+
+// m rounded up to whole blocks of mr rows.
+constexpr int64_t round_up(int64_t m, int64_t mr) { return (m + mr - 1) / mr * mr; }
+// The most rows any shape pads m to (buffers are sized for it).
+int64_t padded_rows(int64_t m) {
+    int64_t most = 0;
+    for (const TileShape& t : kShapes) most = std::max(most, round_up(m, t.mr));
+    return most;
+}
 
 struct Epilogue {
     const float* scale = nullptr;  // per row of y (null: 1)
@@ -156,64 +179,64 @@ struct Epilogue {
     bool accumulate = false;       // y += value instead of y = value
 };
 
-// The virtual columns: `rows` rows of `width` valid columns, one every `pitch` columns.
+// The virtual columns: `rows` rows of `width` valid columns, one every `pitch` columns, and the
+// micro-tile shape of the product.
 struct Columns {
     int64_t rows = 0, width = 0, pitch = 0;
-    int nv = kMaxNV;  // vectors per tile
+    int mr = kShapes[0].mr, nv = kShapes[0].nv;  // rows and vectors per micro-tile
     int64_t total() const { return rows * pitch; }
     int64_t tile() const { return nv * kLanes; }
     int64_t n_tiles() const { return (total() + tile() - 1) / tile(); }
 };
 
-Columns make_columns(int64_t rows, int64_t width, int64_t pitch) {
+// Columns of a product with M rows of output: the tile shape that computes the fewest padded rows x
+// columns, weighed by its multiply-add throughput (fewer independent accumulators are slower).
+Columns make_columns(int64_t rows, int64_t width, int64_t pitch, int64_t M) {
     Columns c;
     c.rows = rows, c.width = width, c.pitch = pitch;
-    // The tile width that wastes the least, weighing narrow tiles by their lower FMA throughput
-    // (fewer independent accumulators).
-    const double efficiency[kMaxNV + 1] = {0.0, 0.85, 0.95, 1.0};
     double best = 1e300;
-    for (int nv = kMaxNV; nv >= 1; nv--) {
-        int64_t t = nv * kLanes;
-        double cost = double((c.total() + t - 1) / t * t) / efficiency[nv];
-        if (cost < best) best = cost, c.nv = nv;
+    for (const TileShape& t : kShapes) {
+        const double cost = double(round_up(c.total(), t.nv * kLanes)) * double(round_up(M, t.mr)) / t.efficiency;
+        if (cost < best) best = cost, c.mr = t.mr, c.nv = t.nv;
     }
     return c;
 }
 
-// ap = A (M,K) in blocks of kMR rows, each stored [K][kMR]; rows past M are zero. a(m, k) gives A.
+// ap = A (M,K) in blocks of mr rows, each stored [K][mr]; rows past M are zero. a(m, k) gives A.
 template <class GetA>
-void pack_rows(float* __restrict ap, int64_t M, int64_t K, GetA a) {
-    for (int64_t m0 = 0; m0 < M; m0 += kMR) {
+void pack_rows(float* __restrict ap, int64_t M, int64_t K, int mr, GetA a) {
+    for (int64_t m0 = 0; m0 < M; m0 += mr) {
         float* blk = ap + m0 * K;
         for (int64_t k = 0; k < K; k++)
-            for (int r = 0; r < kMR; r++) blk[k * kMR + r] = m0 + r < M ? a(m0 + r, k) : 0.0f;
+            for (int r = 0; r < mr; r++) blk[k * mr + r] = m0 + r < M ? a(m0 + r, k) : 0.0f;
     }
 }
-// Floats of a packed A, rounded up to whole 64-byte lines (buffers after it stay aligned).
-int64_t packed_size(int64_t M, int64_t K) { return ((M + kMR - 1) / kMR * kMR * K + 15) / 16 * 16; }
+// Floats of a packed A in any tile shape, rounded up to whole 64-byte lines (buffers after it stay
+// aligned).
+int64_t packed_size(int64_t M, int64_t K) { return (padded_rows(M) * K + 15) / 16 * 16; }
 
-// ctile (kMR x NT, row pitch kMaxNT) (+)= A block (kMR x KC, packed [KC][kMR]) times the KC rows
+// ctile (MR x NT, row pitch kMaxNT) (+)= A block (MR x KC, packed [KC][MR]) times the KC rows
 // b + off[k] (NT columns each). B is read in place: for a stride-1 convolution the KH*KW rows of one
 // channel overlap (they are shifts of the same few image rows), so a block of rows touches about
 // 1/KW of what a packed copy would, and stays in L1 while every row block of A passes over it.
-template <int NV>
+template <int MR, int NV>
 void micro_tile(float* __restrict ctile, const float* __restrict ap, const float* b, const int32_t* off, int64_t KC,
                 bool accumulate) {
-    vec acc[kMR][NV];
-    for (int r = 0; r < kMR; r++)
+    vec acc[MR][NV];
+    for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++)
             acc[r][v] = accumulate ? vec::load_aligned(ctile + r * kMaxNT + v * kLanes) : vec(0.0f);
     for (int64_t k = 0; k < KC; k++) {
         const float* bk = b + off[k];
         vec bv[NV];
         for (int v = 0; v < NV; v++) bv[v] = vec::load_unaligned(bk + v * kLanes);
-        const float* a = ap + k * kMR;
-        for (int r = 0; r < kMR; r++) {
+        const float* a = ap + k * MR;
+        for (int r = 0; r < MR; r++) {
             vec ar(a[r]);
             for (int v = 0; v < NV; v++) acc[r][v] = xsimd::fma(ar, bv[v], acc[r][v]);
         }
     }
-    for (int r = 0; r < kMR; r++)
+    for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++) acc[r][v].store_aligned(ctile + r * kMaxNT + v * kLanes);
 }
 
@@ -273,15 +296,15 @@ void store_tile(float* __restrict y, int64_t ldy, const float* __restrict tile, 
 // n rounded up to whole 64-byte lines of floats (and int32 offsets), so that buffers stay aligned.
 int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
-// Scratch of gemm_tiles for M rows: the C tile of all M rows.
-int64_t gemm_scratch(int64_t M) { return (M + kMR - 1) / kMR * kMR * kMaxNT; }
+// Scratch of gemm_tiles for M rows: the C tile of all M rows (padded for any tile shape).
+int64_t gemm_scratch(int64_t M) { return padded_rows(M) * kMaxNT; }
 
 // Rows of B per K block.
 constexpr int64_t kBlockK = 192;
 
 // Tiles [t0, t1) of y (M rows, row pitch ldy) = epilogue(A B). For each tile, K is cut into blocks
 // that stay in L1 while all row blocks of A pass over them; the C tile of all M rows accumulates.
-template <int NV>
+template <int MR, int NV>
 void gemm_tiles_nv(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
                    const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* ctile) {
     constexpr int64_t NT = NV * kLanes;
@@ -290,23 +313,25 @@ void gemm_tiles_nv(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K,
         const float* bt = b + v0;
         for (int64_t k0 = 0; k0 < K; k0 += kBlockK) {
             const int64_t kc = std::min(kBlockK, K - k0);
-            for (int64_t m0 = 0; m0 < M; m0 += kMR)
-                micro_tile<NV>(ctile + m0 * kMaxNT, ap + m0 * K + k0 * kMR, bt, off + k0, kc, k0 > 0);
+            for (int64_t m0 = 0; m0 < M; m0 += MR)
+                micro_tile<MR, NV>(ctile + m0 * kMaxNT, ap + m0 * K + k0 * MR, bt, off + k0, kc, k0 > 0);
         }
         Run runs[kMaxNT + 1];
         const int n_runs = runs_of_tile(runs, v0, NT, cols);
-        for (int64_t m0 = 0; m0 < M; m0 += kMR)
-            store_tile(y, ldy, ctile + m0 * kMaxNT, m0, std::min(M, m0 + kMR), runs, n_runs, ep);
+        for (int64_t m0 = 0; m0 < M; m0 += MR)
+            store_tile(y, ldy, ctile + m0 * kMaxNT, m0, std::min<int64_t>(M, m0 + MR), runs, n_runs, ep);
     }
 }
 
 void gemm_tiles(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
                 const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* scratch) {
-    switch (cols.nv) {
-        case 1: return gemm_tiles_nv<1>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch);
-        case 2: return gemm_tiles_nv<2>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch);
-        default: return gemm_tiles_nv<3>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch);
-    }
+    // one instantiation per entry of kShapes; the first that matches runs
+    const bool ran = [&]<size_t... I>(std::index_sequence<I...>) {
+        return ((cols.mr == kShapes[I].mr && cols.nv == kShapes[I].nv &&
+                 (gemm_tiles_nv<kShapes[I].mr, kShapes[I].nv>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch), true)) ||
+                ...);
+    }(std::make_index_sequence<kShapes.size()>());
+    ENSURE(ran, "conv gemm: no micro-tile of ", cols.mr, " x ", cols.nv, " vectors");
 }
 
 // xpad (C, H + 2p, W + 2p) = x (C,H,W) with p zeros around each plane, followed by `slack` zeros.
@@ -457,7 +482,7 @@ struct ForwardPlan {
     int64_t per_thread;
     explicit ForwardPlan(const ConvGeometry& g)
         : ph(g), planes(g.C * g.stride * g.stride * ph.plane), b_size(round16(planes + ph.Wq + g.KW + kMaxNT)),
-          cols(make_columns(g.OH, g.OW, ph.Wq)), per_thread(b_size + gemm_scratch(g.OC)) {}
+          cols(make_columns(g.OH, g.OW, ph.Wq, g.OC)), per_thread(b_size + gemm_scratch(g.OC)) {}
 };
 
 }  // namespace
@@ -475,7 +500,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* scale
     float* ap = workspace;
     int32_t* taps = reinterpret_cast<int32_t*>(ap + packed_size(OC, K));
     float* per_thread = ap + packed_size(OC, K) + round16(K);
-    pack_rows(ap, OC, K, [w, K](int64_t m, int64_t k) { return w[m * K + k]; });
+    pack_rows(ap, OC, K, plan.cols.mr, [w, K](int64_t m, int64_t k) { return w[m * K + k]; });
     phase_offsets(taps, g, plan.ph);
     Epilogue ep;
     ep.scale = scale;
@@ -531,14 +556,15 @@ void pad_transpose(float* __restrict xt, const float* __restrict x, int64_t C, i
 
 // Columns k_at .. k_at + OH*OW of A (OC rows, K columns in all) = dy (OC, OH*OW), in the packed
 // layout of pack_rows.
-void pack_dy_rows(float* __restrict ap, const float* __restrict dy, int64_t OC, int64_t N, int64_t K, int64_t k_at) {
-    for (int64_t m0 = 0; m0 < OC; m0 += kMR) {
-        float* blk = ap + m0 * K + k_at * kMR;
-        const int rows = int(std::min<int64_t>(kMR, OC - m0));
+void pack_dy_rows(float* __restrict ap, const float* __restrict dy, int64_t OC, int64_t N, int64_t K, int64_t k_at,
+                  int mr) {
+    for (int64_t m0 = 0; m0 < OC; m0 += mr) {
+        float* blk = ap + m0 * K + k_at * mr;
+        const int rows = int(std::min<int64_t>(mr, OC - m0));
         for (int64_t n = 0; n < N; n++) {
-            float* d = blk + n * kMR;
+            float* d = blk + n * mr;
             for (int r = 0; r < rows; r++) d[r] = dy[(m0 + r) * N + n];
-            for (int r = rows; r < kMR; r++) d[r] = 0.0f;
+            for (int r = rows; r < mr; r++) d[r] = 0.0f;
         }
     }
 }
@@ -567,13 +593,13 @@ struct BackwardPlan {
         int64_t gemm_rows = 0;
         if (need_dx && dx_transposed) {
             pad_t = g.KH - 1 - g.pad, Hp_t = g.OH + 2 * pad_t, Wp_t = g.OW + 2 * pad_t;
-            dx_cols = make_columns(g.H, g.W, Wp_t);
+            dx_cols = make_columns(g.H, g.W, Wp_t, g.C);
             a_size = packed_size(g.C, g.OC * g.KH * g.KW);
             dx_off = round16(g.OC * g.KH * g.KW);
             gemm_rows = g.C;
         } else if (need_dx) {
             Vdx = g.OH * ph.Wq;
-            dx_cols = make_columns(1, Vdx, Vdx);
+            dx_cols = make_columns(1, Vdx, Vdx, K);
             a_size = packed_size(K, g.OC);
             dx_off = round16(g.OC);
             gemm_rows = K;
@@ -585,7 +611,7 @@ struct BackwardPlan {
             G = std::clamp<int64_t>((512 + V - 1) / V, 1, std::min<int64_t>(16, std::max<int64_t>(1, g.B)));
             xt_rows = g.stride * g.stride * ph.plane + ph.Wq + g.KW;
             xt_slot = round16(xt_rows * g.C + kMaxNT);
-            dw_cols = make_columns(1, g.C, g.C);
+            dw_cols = make_columns(1, g.C, g.C, g.OC);
             dw_off = round16(G * V);
             gemm_rows = std::max(gemm_rows, g.OC);
         }
@@ -629,13 +655,13 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     int32_t* dw_off = reinterpret_cast<int32_t*>(ap + plan.a_size + plan.dx_off);
     float* per_thread = ap + plan.shared();
     if (dx && plan.dx_transposed) {
-        pack_rows(ap, C, OC * KK, [w, C, KK](int64_t c, int64_t k) {
+        pack_rows(ap, C, OC * KK, plan.dx_cols.mr, [w, C, KK](int64_t c, int64_t k) {
             const int64_t o = k / KK, r = k - o * KK;
             return w[(o * C + c) * KK + (KK - 1 - r)];
         });
         shifted_offsets(dx_off, OC, g.KH, g.KW, plan.Hp_t, plan.Wp_t);
     } else if (dx) {
-        pack_rows(ap, K, OC, [w, K](int64_t m, int64_t o) { return w[o * K + m]; });  // w^T (K, OC)
+        pack_rows(ap, K, OC, plan.dx_cols.mr, [w, K](int64_t m, int64_t o) { return w[o * K + m]; });  // w^T (K, OC)
         strided_offsets(dx_off, OC, plan.Vdx);
     }
     if (plan.dw_shifted)  // row (j, oh, ow) of B: row oh Wq + ow of image slot j
@@ -672,7 +698,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
             const int64_t j = (i - i0) % plan.G, filled = j + 1;
             float* a = scratch(t, plan.dw_a);
             float* xt = scratch(t, plan.dw_b);
-            pack_dy_rows(a, dyb, OC, N, plan.G * plan.V, j * plan.V);
+            const int mr = plan.dw_cols.mr;
+            pack_dy_rows(a, dyb, OC, N, plan.G * plan.V, j * plan.V, mr);
             pad_transpose(xt + j * plan.xt_slot, xb, C, g.H, g.W, g.pad, plan.ph, plan.xt_rows - g.stride * g.stride * plan.ph.plane);
             if (filled == plan.G || i == i1 - 1) {
                 // A's packed row blocks have room for G images; for an incomplete group, move each
@@ -680,8 +707,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                 // reaches the data of a later block not yet moved).
                 const int64_t Kg = filled * plan.V;
                 if (filled < plan.G)
-                    for (int64_t m0 = kMR; m0 < OC; m0 += kMR)
-                        std::memmove(a + m0 * Kg, a + m0 * plan.G * plan.V, size_t(Kg * kMR) * sizeof(float));
+                    for (int64_t m0 = mr; m0 < OC; m0 += mr)
+                        std::memmove(a + m0 * Kg, a + m0 * plan.G * plan.V, size_t(Kg * mr) * sizeof(float));
                 Epilogue ep;
                 ep.accumulate = true;
                 for (int64_t kh = 0; kh < g.KH; kh++)

@@ -56,6 +56,8 @@ const std::vector<ConvCase> kConvCases = {
     {2, 40, 3, 3, 9, 1, 1, 0, true}, {2, 12, 5, 4, 3, 3, 2, 1, false},
     // images grouped in the weight gradient: incomplete groups (3 images on 2 threads), 3 row blocks
     {3, 8, 4, 4, 20, 3, 1, 1, true}, {5, 9, 3, 5, 17, 3, 2, 1, false},
+    // with 8-lane vectors these pick the 6-row micro-tiles (2 and 1 vectors wide) in the forward
+    {2, 5, 2, 14, 12, 3, 1, 1, true}, {2, 3, 1, 6, 6, 3, 1, 1, false},
 };
 
 }  // namespace
