@@ -275,13 +275,6 @@ ConvEfficiency conv_efficiency(const ConvLayer& L, int64_t B, double seconds) {
     return e;
 }
 
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    for (std::string& part : nn::io::split(s, ','))
-        if (!part.empty()) out.push_back(std::move(part));
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -351,7 +344,7 @@ int main(int argc, char** argv) {
         std::string csv = "model,mode,threads,batch,ours,torch_tuned,torch_shipped,ratio,ours_cpu,torch_tuned_cpu,"
                           "ratio_cpu,faults_per_step,torch_tuned_masked_head,ratio_masked_head\n";
         for (const std::string& spec : nn::split_model_specs(models))
-            for (const std::string& mode : split_list(modes)) {
+            for (const std::string& mode : nn::io::split_list(modes, ',')) {
                 ENSURE(mode == "train" || mode == "infer" || mode == "latency", "bench: unknown mode '", mode, "'");
                 const bool bert = nn::ModelSpec::parse(spec).name == "bert-mlm";
                 const bool latency = mode == "latency";
@@ -402,7 +395,7 @@ int main(int argc, char** argv) {
                         "sgemm ms", "frac", "bwd ms", "sgemm ms", "frac");
             std::string ccsv = "model,layer,C,H,W,OC,k,stride,ours_fwd_ms,sgemm_fwd_ms,fwd_fraction,ours_bwd_ms,"
                                "sgemm_bwd_ms,bwd_fraction\n";
-            for (const std::string& spec : split_list(conv_models)) {
+            for (const std::string& spec : nn::io::split_list(conv_models, ',')) {
                 auto model = nn::make_model(spec, 1);
                 double of = 0, bf = 0, ob = 0, bb = 0;
                 for (const ConvLayer& L : conv_layers(*model)) {

@@ -37,18 +37,9 @@ namespace sk = sparse::kernels;
 // shared machine (the noise that dominates here); more threads: wall time.
 double now() { return nn::num_threads() == 1 ? nn::thread_cpu_seconds() : nn::wall_seconds(); }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string part;
-    while (std::getline(ss, part, sep))
-        if (!part.empty()) out.push_back(part);
-    return out;
-}
-
 std::vector<double> parse_doubles(const std::string& s, const char* what) {
     std::vector<double> out;
-    for (auto& p : split(s, ',')) {
+    for (auto& p : nn::io::split_list(s, ',')) {
         char* end = nullptr;
         double v = std::strtod(p.c_str(), &end);
         ENSURE(end && *end == 0, "bench: --", what, " expects numbers separated by commas, got '", s, "'");
@@ -59,8 +50,8 @@ std::vector<double> parse_doubles(const std::string& s, const char* what) {
 
 std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& s) {
     std::vector<std::pair<int64_t, int64_t>> out;
-    for (auto& p : split(s, ',')) {
-        auto mk = split(p, 'x');
+    for (auto& p : nn::io::split_list(s, ',')) {
+        auto mk = nn::io::split_list(p, 'x');
         ENSURE(mk.size() == 2, "bench: shape '", p, "' is not MxK");
         out.emplace_back(std::atoll(mk[0].c_str()), std::atoll(mk[1].c_str()));
         ENSURE(out.back().first > 0 && out.back().second > 0, "bench: shape '", p, "' needs positive sizes");
@@ -145,7 +136,7 @@ std::map<std::string, std::pair<double, double>> torch_points(const std::vector<
     if (!p) return out;
     char line[512];
     while (std::fgets(line, sizeof line, p)) {
-        auto f = split(std::string(line), ',');
+        auto f = nn::io::split_list(std::string(line), ',');
         if (f.size() < 6) continue;
         std::string key = f[0] + "," + f[1] + "," + f[2] + "," + nn::str_cat(std::atof(f[3].c_str()));
         out[key] = {std::atof(f[4].c_str()), std::atof(f[5].c_str())};
@@ -370,7 +361,7 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
 
     if (cfg.e2e) {
         std::printf("\n== end to end: per-layer magnitude pruning, compiled sparse vs our dense model, inference\n");
-        std::vector<std::string> models = split(cfg.e2e_models, ',');
+        std::vector<std::string> models = nn::io::split_list(cfg.e2e_models, ',');
         auto e2e_sparsities = parse_doubles(cfg.e2e_sparsities, "e2e-sparsities");
         auto e2e_batches = parse_doubles(cfg.e2e_batches, "e2e-batches");
         for (int t = 1; t <= cfg.max_threads; t++) {

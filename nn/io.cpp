@@ -212,6 +212,13 @@ void check_writable_dir(const std::string& dir, uint64_t bytes_needed) {
     }
 }
 
+std::vector<std::string> split_list(std::string_view text, char sep) {
+    std::vector<std::string> fields;
+    for (std::string& f : split(text, sep))
+        if (!f.empty()) fields.push_back(std::move(f));
+    return fields;
+}
+
 std::vector<std::string> split(std::string_view text, char sep) {
     std::vector<std::string> fields;
     for (size_t b = 0;;) {

@@ -39,7 +39,9 @@ void set_before_rename_hook(void (*hook)(const std::string& path));
 std::string dirname(const std::string& path);
 std::string join(const std::string& a, const std::string& b);
 // The fields of `text` between separators, empty ones included ("a,,b" -> a, "", b; "" -> one empty
-// field). CSV rows and comma lists on the command line go through it.
+// field): for rows of a file, where a field's position matters.
 std::vector<std::string> split(std::string_view text, char sep);
+// The non-empty fields only ("a,,b," -> a, b; "" -> none): for lists typed on a command line.
+std::vector<std::string> split_list(std::string_view text, char sep);
 
 }  // namespace nn::io

@@ -61,6 +61,16 @@ inline int64_t window_argmax(const float* xp, const PoolGeometry& g, int64_t oh,
 // The common case: 2x2 windows, stride 2, no padding.
 inline bool is_2x2(const PoolGeometry& g) { return g.KH == 2 && g.KW == 2 && g.stride == 2 && g.pad == 0; }
 
+// Which of the window (a b / c d) window_argmax picks, as 0..3 = a, b, c, d.
+inline int max_pool_2x2_window(float a, float b, float c, float d) {
+    int k = 0;
+    float m = a;
+    if (b > m || b != b) m = b, k = 1;
+    if (c > m || c != c) m = c, k = 2;
+    if (d > m || d != d) k = 3;
+    return k;
+}
+
 // One output row of the 2x2 case: windows (a b / c d) with a = r0[2 ow], b = r0[2 ow + 1],
 // c = r1[2 ow], d = r1[2 ow + 1], and window_argmax's rule in that order. With AVX-512, 8 windows
 // per vector; with AVX2, 4; otherwise plain loops. All are checked against the generic path (the
@@ -150,16 +160,6 @@ inline Window4 window4(__m256 r0, __m256 r1) {
     return w;
 }
 
-// Which of a, b, c, d (0..3) window_argmax picks.
-inline int max_pool_2x2_window(float a, float b, float c, float d) {
-    int k = 0;
-    float m = a;
-    if (b > m || b != b) m = b, k = 1;
-    if (c > m || c != c) m = c, k = 2;
-    if (d > m || d != d) k = 3;
-    return k;
-}
-
 void max_pool_2x2_row(float* y, const float* r0, const float* r1, int64_t OW) {
     int64_t ow = 0;
     for (; ow + 4 <= OW; ow += 4) {
@@ -200,23 +200,15 @@ void max_pool_2x2_row_backward(float* d0, float* d1, const float* dy, const floa
 #else
 void max_pool_2x2_row(float* __restrict y, const float* __restrict r0, const float* __restrict r1, int64_t OW) {
     for (int64_t ow = 0; ow < OW; ow++) {
-        float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-        float m = (b > a || b != b) ? b : a;
-        m = (c > m || c != c) ? c : m;
-        m = (d > m || d != d) ? d : m;
-        y[ow] = m;
+        const float v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+        y[ow] = v[max_pool_2x2_window(v[0], v[1], v[2], v[3])];
     }
 }
 
 void max_pool_2x2_row_backward(float* __restrict d0, float* __restrict d1, const float* __restrict dy,
                                       const float* __restrict r0, const float* __restrict r1, int64_t OW) {
     for (int64_t ow = 0; ow < OW; ow++) {
-        float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-        int k = 0;
-        float m = a;
-        if (b > m || b != b) m = b, k = 1;
-        if (c > m || c != c) m = c, k = 2;
-        if (d > m || d != d) k = 3;
+        int k = max_pool_2x2_window(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
         (k < 2 ? d0 : d1)[2 * ow + (k & 1)] += dy[ow];
     }
 }

@@ -87,10 +87,7 @@ inline int run_secateurs(std::vector<std::string> args, std::string& output,
 
 // The same with the arguments as one string of words separated by spaces (no quoting).
 inline int run_secateurs(const std::string& args, std::string& output, const std::string& log = "test-secateurs.log") {
-    std::vector<std::string> words;
-    for (std::string& w : nn::io::split(args, ' '))
-        if (!w.empty()) words.push_back(std::move(w));
-    return run_secateurs(std::move(words), output, log);
+    return run_secateurs(nn::io::split_list(args, ' '), output, log);
 }
 
 // The kill-and-resume protocol, for any subcommand that takes --resume and --crash-at (train now;
