@@ -383,9 +383,9 @@ Context::Bert Context::bert(const BertRecipe& r) {
 }
 
 nn::TrainConfig Context::recipe(const std::string& model_spec, uint64_t seed) const {
-    // The presets of experiments/presets.cpp (the recipes whose accuracy the README quotes) in the
-    // full profile; the quick profile halves the epochs of the convolutional nets (the cost of the
-    // whole suite is dominated by them) and keeps lenet300's; smoke trains 30 steps.
+    // The presets of experiments/presets.cpp (the recipes whose accuracy the README quotes) with their
+    // suite epochs in the full profile; the quick profile halves the epochs of the convolutional nets
+    // (the cost of the whole suite is dominated by them) and keeps lenet300's; smoke trains 30 steps.
     std::string name = nn::ModelSpec::parse(model_spec).name;
     const TrainPreset* p = find_preset(name);
     nn::TrainConfig c;
@@ -396,7 +396,7 @@ nn::TrainConfig Context::recipe(const std::string& model_spec, uint64_t seed) co
     c.momentum = 0.9f;
     c.weight_decay = p ? p->weight_decay : 5e-4f;
     c.schedule = "cosine";
-    int64_t epochs = p ? p->epochs : 10;
+    int64_t epochs = p ? p->suite_epochs : 10;
     if (name == "lenet300") epochs = profile == Profile::Full ? 20 : 10;
     else if (profile == Profile::Quick) epochs = std::max<int64_t>(2, epochs / 2);
     c.epochs = epochs;

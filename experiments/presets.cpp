@@ -21,13 +21,15 @@ data::Augment default_augment(const std::string& model_spec, const std::string& 
 const TrainPreset* find_preset(const std::string& name) {
     // SGD has momentum 0.9 and a cosine schedule; batch 128 (the CLI's defaults).
     static const TrainPreset presets[] = {
-        {"lenet300", 10, "sgd", 0.05f, 5e-4f, false},
-        {"lenet5", 8, "sgd", 0.05f, 5e-4f, false},
-        {"conv2", 4, "sgd", 0.02f, 5e-4f, false},
-        {"conv4", 8, "sgd", 0.02f, 5e-4f, false},
-        {"conv6", 4, "sgd", 0.02f, 5e-4f, false},
-        {"vgg", 8, "sgd", 0.1f, 5e-4f, true},
-        {"resnet20", 8, "sgd", 0.1f, 5e-4f, true},
+        // vgg: 8 epochs reach 92.72 % (three seeds 92.96 +- 0.21 %), 12 reach 93.63 %; the suite
+        // keeps 8, which its committed baselines and reports were trained with
+        {"lenet300", 10, 10, "sgd", 0.05f, 5e-4f, false},
+        {"lenet5", 8, 8, "sgd", 0.05f, 5e-4f, false},
+        {"conv2", 4, 4, "sgd", 0.02f, 5e-4f, false},
+        {"conv4", 8, 8, "sgd", 0.02f, 5e-4f, false},
+        {"conv6", 4, 4, "sgd", 0.02f, 5e-4f, false},
+        {"vgg", 12, 8, "sgd", 0.1f, 5e-4f, true},
+        {"resnet20", 8, 8, "sgd", 0.1f, 5e-4f, true},
     };
     for (const TrainPreset& p : presets)
         if (name == p.model) return &p;

@@ -19,7 +19,8 @@ data::Augment default_augment(const std::string& model_spec, const std::string& 
 
 struct TrainPreset {
     const char* model;
-    int64_t epochs;
+    int64_t epochs;        // what `secateurs train` runs
+    int64_t suite_epochs;  // what the experiment suite's full profile runs (its reports were made so)
     const char* optimizer;  // sgd | adam
     float lr, weight_decay;
     bool augment;

@@ -4,6 +4,7 @@
 #include "experiments/exp_common.hpp"
 #include "experiments/harness.hpp"
 #include "experiments/plot.hpp"
+#include "experiments/presets.hpp"
 #include "experiments/report.hpp"
 #include "helpers.hpp"
 #include "nn/check.hpp"
@@ -181,6 +182,28 @@ TEST_CASE("harness: fractional fine-tuning epochs stop early and end the cosine 
     CHECK(finetune_config(ctx, 0.01, 0.01f, 1, 1000).max_steps == 1);  // never zero steps
     CHECK_THROWS_WITH(finetune_config(ctx, 0.5, 0.01f, 1), Catch::Contains("training-set size"));
     CHECK_THROWS_WITH(finetune_config(ctx, 0, 0.01f, 1), Catch::Contains("must be > 0"));
+}
+
+TEST_CASE("harness: the suite trains each model for its preset's suite epochs, halved in the quick profile",
+          "[harness]") {
+    Context ctx;
+    ctx.profile = Profile::Full;
+    const TrainPreset& vgg = quick_preset("vgg");
+    CHECK(ctx.recipe("vgg", 1).epochs == vgg.suite_epochs);
+    CHECK(ctx.recipe("vgg:widths=16-16-32-32-64-64", 1).epochs == vgg.suite_epochs);
+    CHECK(ctx.recipe("resnet20", 1).epochs == quick_preset("resnet20").suite_epochs);
+    CHECK(ctx.recipe("vgg", 1).lr == vgg.lr);
+    ctx.profile = Profile::Quick;
+    CHECK(ctx.recipe("vgg", 1).epochs == vgg.suite_epochs / 2);
+    CHECK(ctx.recipe("lenet300", 1).epochs == 10);
+    ctx.profile = Profile::Smoke;
+    CHECK(ctx.recipe("vgg", 1).max_steps == 30);
+    // `secateurs train --model vgg` runs the longer CLI preset; the suite keeps the recipe its
+    // committed reports were made with
+    nn::TrainConfig cli;
+    apply_preset(cli, "vgg", [](const std::string&) { return false; });
+    CHECK(cli.epochs == vgg.epochs);
+    CHECK(vgg.epochs > vgg.suite_epochs);
 }
 
 TEST_CASE("environment: run.json names the commit the binary was built from", "[harness]") {

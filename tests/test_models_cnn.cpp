@@ -229,7 +229,7 @@ TEST_CASE("secateurs train: the model's preset fills the options the command lin
     };
     auto [vgg, p] = run({"--model", "vgg"});
     REQUIRE(p == &experiments::quick_preset("vgg"));
-    REQUIRE(vgg.epochs == 8);
+    REQUIRE(vgg.epochs == 12);
     REQUIRE(vgg.optimizer == "sgd");
     REQUIRE(vgg.lr == 0.1f);
     REQUIRE(vgg.weight_decay == 5e-4f);
