@@ -287,6 +287,7 @@ int main(int argc, char** argv) {
     int max_threads = 2, repeat = 3;
     int64_t batch = 128, text_batch = 32;
     double seconds = 1.5;
+    bool winograd = true;
     experiments::Args args("bench", "Training and inference throughput and batch-1 latency, side by side with PyTorch\n"
                                     "when installed; then our conv layers against raw sgemm on their im2col shapes.");
     args.add("models", &models, "comma-separated model specs (a spec's own options continue after commas)")
@@ -298,6 +299,7 @@ int main(int argc, char** argv) {
         .add("repeat", &repeat, "runs per point (interleaved with PyTorch's); the median is reported")
         .add("torch", &torch, "auto (when installed), on or off")
         .add("conv-models", &conv_models, "models whose conv layers are compared with sgemm (empty: skip)")
+        .add("winograd", &winograd, "3x3 stride-1 convolutions by Winograd F(2x2,3x3) (false: all direct)")
         .add("out", &out, "directory for bench.csv, conv.csv and bench_sparse.csv")
         .add("suite", &suite, "models (training/inference throughput, conv layers), sparse (sparse kernels), or all")
         .add("sparse-shapes", &sparse_cfg.shapes, "sparse suite: weight shapes MxK")
@@ -318,6 +320,7 @@ int main(int argc, char** argv) {
              "sparse suite: conv layers at or below this density run sparse (< 0: the built-in crossover)");
     try {
         if (!args.parse(argc, argv)) return 0;
+        nn::kernels::set_winograd(winograd);
         ENSURE(repeat >= 1 && max_threads >= 1 && batch >= 1, "bench: --repeat, --threads and --batch must be >= 1");
         ENSURE(suite == "all" || suite == "models" || suite == "sparse", "bench: --suite must be models, sparse or all, got '",
                suite, "'");

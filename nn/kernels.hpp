@@ -74,6 +74,16 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* scale
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* y_relu, const float* x,
                      const float* w, const ConvGeometry& g, float* workspace);
 
+// 3x3 stride-1 convolutions with at least 8 input and 8 output channels (padding 0..2) and at least
+// `min_tiles` 2x2 output tiles over the batch run by Winograd F(2x2, 3x3): 2.25x fewer multiply-adds,
+// results within float rounding of the direct product. Forward and input gradient; the weight
+// gradient stays a direct gemm. On by default; set_winograd(false) makes every convolution direct,
+// and tests lower min_tiles to reach small geometries.
+constexpr int64_t kWinogradDefaultMinTiles = 256;
+void set_winograd(bool enabled, int64_t min_tiles = kWinogradDefaultMinTiles);
+bool winograd_enabled();
+bool uses_winograd(const ConvGeometry& g);
+
 // ---- pooling (ops_pool.cpp) ----
 // Windows of KH x KW over each (H,W) plane of x (P,H,W) (P = B*C planes), moved by `stride`, with
 // `pad` cells of padding on every side: y (P,OH,OW).

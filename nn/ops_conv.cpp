@@ -1,7 +1,8 @@
 // 2-D convolution: im2col + gemm kernels (forward and backward side by side) and the differentiable
-// conv2d op. A 1x1 stride-1 convolution skips im2col (the image is its own column matrix). The ReLU
-// that follows most convolutions can be fused in: it is applied while the output is still in cache,
-// and its backward masks dy image by image inside the convolution's backward.
+// conv2d op. A 1x1 stride-1 convolution skips im2col (the image is its own column matrix). 3x3
+// stride-1 convolutions with enough channels run by Winograd F(2x2, 3x3) instead (forward and input
+// gradient). The ReLU that follows most convolutions can be fused in: it is applied while the output
+// is still in cache, and its backward masks dy image by image inside the convolution's backward.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -215,17 +216,17 @@ void pack_rows(float* __restrict ap, int64_t M, int64_t K, int mr, GetA a) {
 // aligned).
 int64_t packed_size(int64_t M, int64_t K) { return (padded_rows(M) * K + 15) / 16 * 16; }
 
-// ctile (MR x NT, row pitch kMaxNT) (+)= A block (MR x KC, packed [KC][MR]) times the KC rows
+// ctile (MR x NT, row pitch ldc) (+)= A block (MR x KC, packed [KC][MR]) times the KC rows
 // b + off[k] (NT columns each). B is read in place: for a stride-1 convolution the KH*KW rows of one
 // channel overlap (they are shifts of the same few image rows), so a block of rows touches about
 // 1/KW of what a packed copy would, and stays in L1 while every row block of A passes over it.
 template <int MR, int NV>
 void micro_tile(float* __restrict ctile, const float* __restrict ap, const float* b, const int32_t* off, int64_t KC,
-                bool accumulate) {
+                bool accumulate, int64_t ldc = kMaxNT) {
     vec acc[MR][NV];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++)
-            acc[r][v] = accumulate ? vec::load_aligned(ctile + r * kMaxNT + v * kLanes) : vec(0.0f);
+            acc[r][v] = accumulate ? vec::load_aligned(ctile + r * ldc + v * kLanes) : vec(0.0f);
     for (int64_t k = 0; k < KC; k++) {
         const float* bk = b + off[k];
         vec bv[NV];
@@ -237,7 +238,7 @@ void micro_tile(float* __restrict ctile, const float* __restrict ap, const float
         }
     }
     for (int r = 0; r < MR; r++)
-        for (int v = 0; v < NV; v++) acc[r][v].store_aligned(ctile + r * kMaxNT + v * kLanes);
+        for (int v = 0; v < NV; v++) acc[r][v].store_aligned(ctile + r * ldc + v * kLanes);
 }
 
 // The valid stretches of one tile's virtual columns: tile column `src` goes to output column `dst`
@@ -323,15 +324,37 @@ void gemm_tiles_nv(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K,
     }
 }
 
-void gemm_tiles(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
-                const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* scratch) {
-    // one instantiation per entry of kShapes; the first that matches runs
+// Runs fn.template operator()<MR, NV>() for the tile shape of `cols` (one instantiation per entry of
+// kShapes).
+template <class Fn>
+void with_tile_shape(const Columns& cols, Fn fn) {
     const bool ran = [&]<size_t... I>(std::index_sequence<I...>) {
         return ((cols.mr == kShapes[I].mr && cols.nv == kShapes[I].nv &&
-                 (gemm_tiles_nv<kShapes[I].mr, kShapes[I].nv>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch), true)) ||
+                 (fn.template operator()<kShapes[I].mr, kShapes[I].nv>(), true)) ||
                 ...);
     }(std::make_index_sequence<kShapes.size()>());
     ENSURE(ran, "conv gemm: no micro-tile of ", cols.mr, " x ", cols.nv, " vectors");
+}
+
+void gemm_tiles(float* y, int64_t ldy, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
+                const Columns& cols, const Epilogue& ep, int64_t t0, int64_t t1, float* scratch) {
+    with_tile_shape(cols, [&]<int MR, int NV>() { gemm_tiles_nv<MR, NV>(y, ldy, ap, M, K, b, off, cols, ep, t0, t1, scratch); });
+}
+
+// c (row pitch ldc) = A B over the first cols.total() columns of the rows b + off[k], written whole
+// tiles at a time straight into c: c must be 64-byte aligned, with ldc a multiple of 16 and room for
+// the columns rounded up to the tile width and the rows rounded up to the tile's.
+void gemm_panel(float* c, int64_t ldc, const float* ap, int64_t M, int64_t K, const float* b, const int32_t* off,
+                const Columns& cols) {
+    with_tile_shape(cols, [&]<int MR, int NV>() {
+        constexpr int64_t NT = NV * kLanes;
+        for (int64_t v0 = 0; v0 < cols.total(); v0 += NT)
+            for (int64_t k0 = 0; k0 < K; k0 += kBlockK) {
+                const int64_t kc = std::min(kBlockK, K - k0);
+                for (int64_t m0 = 0; m0 < M; m0 += MR)
+                    micro_tile<MR, NV>(c + m0 * ldc + v0, ap + m0 * K + k0 * MR, b + v0, off + k0, kc, k0 > 0, ldc);
+            }
+    });
 }
 
 // xpad (C, H + 2p, W + 2p) = x (C,H,W) with p zeros around each plane, followed by `slack` zeros.
@@ -473,6 +496,315 @@ void for_chunks(const ConvGeometry& g, Fn fn) {
     }
 }
 
+}  // namespace
+
+// ---- Winograd F(2x2, 3x3) ----
+// A 3x3 stride-1 convolution computes each 2x2 block of outputs (a tile) from the 4x4 input patch
+// around it: Y = A^T [ (G g G^T) .* (B^T d B) ] A, summed over input channels. The elementwise
+// product is 16 independent gemms, M_xi (OC, tiles) = U_xi (OC, C) V_xi (C, tiles), for xi = 0..15,
+// where U = G g G^T (the weights, transformed once per call) and V = B^T d B (the input, per tile).
+// That is 16 multiply-adds per tile and channel pair where the direct convolution takes 36 (2.25x
+// fewer); the transforms are additions. Tiles are the gemm's columns, numbered over the batch by
+// tile row (image, tile row i) and column j; a block of tile rows is transformed into V, multiplied
+// into M and transformed back into y while V and M stay in L2.
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+//   A^T = [1 1 1 0; 0 1 -1 -1].
+
+namespace {
+
+bool g_winograd = true;
+
+// Input channels (the gemms' K) and output channels (their rows) below which the transforms cost
+// more than the multiplies they save; and the tiles (2x2 outputs) a call needs over its batch to pay
+// for transforming and packing the weights (16 floats per filter, twice).
+constexpr int64_t kWinogradMinChannels = 8;
+// (Batch-1 latency of vgg on Zen 3, one thread: 2.69 ms with no minimum, 1.03 ms with 256, the same
+// as with direct convolutions only.)
+int64_t g_winograd_min_tiles = kWinogradDefaultMinTiles;
+
+bool winograd_fits(int64_t C, int64_t OC, int64_t KH, int64_t KW, int64_t stride, int64_t pad, int64_t tiles) {
+    return g_winograd && KH == 3 && KW == 3 && stride == 1 && pad <= 2 && C >= kWinogradMinChannels &&
+           OC >= kWinogradMinChannels && tiles >= g_winograd_min_tiles;
+}
+// Tiles of B images of OH x OW outputs.
+int64_t winograd_tiles(int64_t B, int64_t OH, int64_t OW) { return B * ((OH + 1) / 2) * ((OW + 1) / 2); }
+
+// A stride-1 3x3 convolution of images (C, H, W) padded by `pad` into (OC, OH, OW), in tiles.
+struct WinogradPlan {
+    int64_t C = 0, H = 0, W = 0, OC = 0, OH = 0, OW = 0, pad = 0;
+    int64_t th = 0, tw = 0;      // tiles per image: rows, columns
+    int64_t rows_per_block = 0;  // tile rows per block
+    int64_t mrows = 0;           // rows of M per xi (OC rounded up to whole micro-tiles)
+    int64_t v_xi = 0, m_xi = 0;  // floats from one xi to the next in V and M
+    int64_t pitch = 0;           // floats per row (one xi and channel) of V and of M
+    int64_t split_rows = 0;      // input rows split into even and odd columns per block
+    Columns gemm;                // the gemms' tile shape, for a whole block
+    int64_t v_at = 0, m_at = 0, in_at = 0, out_at = 0, per_thread = 0;  // per-thread layout
+
+    WinogradPlan() = default;
+    WinogradPlan(int64_t C_, int64_t H_, int64_t W_, int64_t OC_, int64_t pad_)
+        : C(C_), H(H_), W(W_), OC(OC_), OH(H_ + 2 * pad_ - 2), OW(W_ + 2 * pad_ - 2), pad(pad_) {
+        th = (OH + 1) / 2, tw = (OW + 1) / 2;
+        // V and M of a block in about 384 KiB (L2 holds 512 KiB or more)
+        const int64_t cols = std::max<int64_t>(kMaxNT, (96 * 1024) / (16 * (C + OC)));
+        rows_per_block = std::max<int64_t>(1, cols / tw);
+        const int64_t block_cols = rows_per_block * tw;
+        pitch = round16(std::max(block_cols + kLanes, round_up(block_cols, kMaxNT)));
+        gemm = make_columns(1, block_cols, block_cols, OC);
+        split_rows = 2 * rows_per_block + 2;
+        int64_t at = 0;
+        auto take = [&at](int64_t n) { int64_t here = at; at += round16(n); return here; };
+        // The 16 xi planes are read (and written) together; one cache line of skew from plane to
+        // plane keeps them off a single L1 set when a plane's size is a multiple of 4 KiB.
+        v_xi = round16(C * pitch) + 16;
+        mrows = padded_rows(OC);
+        m_xi = round16(mrows * pitch) + 16;
+        v_at = take(16 * v_xi + kMaxNT);
+        m_at = take(16 * m_xi);
+        in_at = take(split_rows * 4 * (tw + 1) + 2 * kLanes);  // padded rows, even, odd (+ slack for loads)
+        out_at = take(2 * rows_per_block * OW + 4 * round_up(tw, kLanes));
+        per_thread = at;
+    }
+    int64_t tile_rows(int64_t B) const { return B * th; }
+    // shared: U (16, OC, C) transformed, then packed for the gemm; the gemm's row offsets
+    int64_t packed() const { return packed_size(OC, C); }
+    int64_t shared() const { return round16(16 * OC * C) + 16 * packed() + round16(C); }
+};
+
+// u (16, OC, C) = G g G^T of each 3x3 filter; g(o, c, kh, kw) gives the filter (the forward's weight,
+// or the flipped, transposed one of the input gradient).
+template <class GetW>
+void winograd_weights(float* __restrict u, int64_t OC, int64_t C, GetW g) {
+    for (int64_t o = 0; o < OC; o++)
+        for (int64_t c = 0; c < C; c++) {
+            float gg[4][3];  // G g
+            for (int kw = 0; kw < 3; kw++) {
+                const float g0 = g(o, c, 0, kw), g1 = g(o, c, 1, kw), g2 = g(o, c, 2, kw);
+                gg[0][kw] = g0, gg[1][kw] = 0.5f * (g0 + g1 + g2), gg[2][kw] = 0.5f * (g0 - g1 + g2), gg[3][kw] = g2;
+            }
+            for (int a = 0; a < 4; a++) {
+                const float g0 = gg[a][0], g1 = gg[a][1], g2 = gg[a][2];
+                const float row[4] = {g0, 0.5f * (g0 + g1 + g2), 0.5f * (g0 - g1 + g2), g2};
+                for (int b = 0; b < 4; b++) u[((a * 4 + b) * OC + o) * C + c] = row[b];
+            }
+        }
+}
+
+// The four values t0..t3 = B^T applied to d0..d3 (a column or a row of a patch).
+inline void winograd_bt(const vec d[4], vec t[4]) {
+    t[0] = d[0] - d[2], t[1] = d[1] + d[2], t[2] = d[2] - d[1], t[3] = d[1] - d[3];
+}
+
+// even[k] = in[2k], odd[k] = in[2k + 1] for k in [0, n).
+void deinterleave(float* __restrict even, float* __restrict odd, const float* __restrict in, int64_t n) {
+    int64_t k = 0;
+#if defined(__AVX2__)
+    for (; k + 8 <= n; k += 8) {  // 16 floats -> 8 even, 8 odd (shuffle within lanes, then order the halves)
+        const __m256 a = _mm256_loadu_ps(in + 2 * k), b = _mm256_loadu_ps(in + 2 * k + 8);
+        const __m256 e = _mm256_shuffle_ps(a, b, 0x88), o = _mm256_shuffle_ps(a, b, 0xDD);
+        _mm256_storeu_ps(even + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+        _mm256_storeu_ps(odd + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8)));
+    }
+#endif
+    for (; k < n; k++) even[k] = in[2 * k], odd[k] = in[2 * k + 1];
+}
+
+// The even and odd columns of input rows [h0, h0 + rows) of plane xc (H, W), padded by `pad` columns
+// on the left and zeros up to 2 (tw + 1) columns (rows outside the plane are zero): row k's even
+// columns at even + k (tw + 1), odd ones at odd + k (tw + 1). The patches of consecutive tiles then
+// start at consecutive floats. `padded` holds the padded rows first.
+void split_columns(float* __restrict even, float* __restrict odd, float* __restrict padded, const float* __restrict xc,
+                   int64_t h0, int64_t rows, const WinogradPlan& p) {
+    const int64_t n = p.tw + 1, Wp = 2 * n, copy = std::min(p.W, Wp - p.pad), right = Wp - p.pad - copy;
+    for (int64_t k = 0; k < rows; k++) {
+        float* __restrict row = padded + k * Wp;
+        const int64_t h = h0 + k;
+        if (h < 0 || h >= p.H) {
+            for (int64_t k2 = 0; k2 < Wp; k2++) row[k2] = 0.0f;
+            continue;
+        }
+        // rows are a few dozen floats: plain loops beat calls to memcpy / memset
+        const float* __restrict src = xc + h * p.W;
+        for (int64_t k2 = 0; k2 < p.pad; k2++) row[k2] = 0.0f;
+        for (int64_t k2 = 0; k2 < copy; k2++) row[p.pad + k2] = src[k2];
+        for (int64_t k2 = 0; k2 < right; k2++) row[p.pad + copy + k2] = 0.0f;
+    }
+    deinterleave(even, odd, padded, rows * n);
+}
+
+// V columns [col, col + tw) of one channel (rows xi = 0..15, xi stride v_xi) = B^T d B of the
+// tiles of one tile row, whose 4 input rows are split into even and odd columns (split_columns).
+void winograd_input_row(float* __restrict v, int64_t col, const WinogradPlan& p, const float* __restrict even,
+                        const float* __restrict odd) {
+    const int64_t n = p.tw + 1;
+    const int64_t xi_stride = p.v_xi;
+    for (int64_t j = 0; j < p.tw; j += kLanes) {
+        vec t[4][4];  // t[a][q] = (B^T d)[a][q]
+        for (int q = 0; q < 4; q++) {
+            vec d[4];
+            const float* half = q & 1 ? odd : even;
+            for (int r = 0; r < 4; r++) d[r] = vec::load_unaligned(half + r * n + j + q / 2);
+            vec tq[4];
+            winograd_bt(d, tq);
+            for (int a = 0; a < 4; a++) t[a][q] = tq[a];
+        }
+        for (int a = 0; a < 4; a++) {
+            vec o[4];
+            winograd_bt(t[a], o);
+            for (int b = 0; b < 4; b++) o[b].store_unaligned(v + (a * 4 + b) * xi_stride + col + j);
+        }
+    }
+}
+
+// out[2k] = a[k], out[2k + 1] = b[k] for the 2 kLanes floats at out (xsimd's zip_lo / zip_hi
+// interleave within 128-bit lanes on AVX, hence the intrinsics).
+inline void store_interleaved(float* out, const vec& a, const vec& b) {
+#if defined(__AVX512F__)
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    _mm512_storeu_ps(out, _mm512_permutex2var_ps(a, lo, b));
+    _mm512_storeu_ps(out + 16, _mm512_permutex2var_ps(a, hi, b));
+#elif defined(__AVX__)
+    const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);  // (a0 b0 a1 b1 | a4 b4 a5 b5), ...
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+#else
+    xsimd::zip_lo(a, b).store_unaligned(out);
+    xsimd::zip_hi(a, b).store_unaligned(out + kLanes);
+#endif
+}
+
+// Output rows [2 i0, 2 i1) of one output channel, formed in `seg` (rows of OW floats) = A^T M A of
+// the tiles of tile rows [i0, i1), whose M columns start at `col` (rows xi = 0..15, xi stride m_xi).
+// Whole vectors spill past a row's end into the next row: vectors are written from the last to the
+// first, and tile rows in order, so every spill is overwritten by the values that belong there.
+void winograd_output_rows(float* __restrict seg, const float* __restrict m, int64_t i0, int64_t i1, int64_t col,
+                          const WinogradPlan& p) {
+    const int64_t xi_stride = p.m_xi, last = (p.tw - 1) / kLanes * kLanes;
+    for (int64_t i = i0; i < i1; i++, col += p.tw) {
+        float* out = seg + 2 * (i - i0) * p.OW;
+        for (int64_t j = last; j >= 0; j -= kLanes) {
+            vec s[2][4];  // s[a][b] = (A^T M)[a][b]
+            for (int b = 0; b < 4; b++) {
+                const vec m0 = vec::load_unaligned(m + (0 + b) * xi_stride + col + j);
+                const vec m1 = vec::load_unaligned(m + (4 + b) * xi_stride + col + j);
+                const vec m2 = vec::load_unaligned(m + (8 + b) * xi_stride + col + j);
+                const vec m3 = vec::load_unaligned(m + (12 + b) * xi_stride + col + j);
+                s[0][b] = m0 + m1 + m2, s[1][b] = m1 - m2 - m3;
+            }
+            for (int a = 0; a < 2; a++)
+                store_interleaved(out + a * p.OW + 2 * j, s[a][0] + s[a][1] + s[a][2], s[a][1] - s[a][2] - s[a][3]);
+        }
+    }
+}
+
+// y[k] = epilogue(in[k]) for k in [0, n), with output channel o's scale and bias.
+void winograd_epilogue(float* __restrict y, const float* __restrict in, int64_t n, int64_t o, const Epilogue& ep) {
+    const float sc = ep.scale ? ep.scale[o] : 1.0f, bias = ep.bias ? ep.bias[o] : 0.0f;
+    const vec vsc(sc), vbias(bias), zero(0.0f);
+    const int64_t whole = n / kLanes * kLanes;
+    for (int64_t k = 0; k < whole; k += kLanes) {
+        vec r = xsimd::fma(vec::load_unaligned(in + k), vsc, vbias);
+        if (ep.accumulate) r += vec::load_unaligned(y + k);
+        else if (ep.relu) r = xsimd::max(r, zero);
+        r.store_unaligned(y + k);
+    }
+    if (ep.accumulate)
+        for (int64_t k = whole; k < n; k++) y[k] += sc * in[k] + bias;
+    else if (ep.relu)
+        for (int64_t k = whole; k < n; k++) y[k] = std::max(sc * in[k] + bias, 0.0f);
+    else
+        for (int64_t k = whole; k < n; k++) y[k] = sc * in[k] + bias;
+}
+
+// Tile rows [r0, r1) of the batch x (images of C*H*W floats) into y (images of OC*OH*OW floats):
+// input transform, 16 gemms, output transform, one block of tile rows at a time. `up` is U packed
+// per xi, `off` the gemm's row offsets (k * pitch).
+void winograd_rows(float* y, const float* x, const float* up, const int32_t* off, const WinogradPlan& p,
+                   const Epilogue& ep, int64_t r0, int64_t r1, float* scratch) {
+    float* v = scratch + p.v_at;
+    float* m = scratch + p.m_at;
+    float* padded = scratch + p.in_at;
+    float* even = padded + p.split_rows * 2 * (p.tw + 1);
+    float* odd = even + p.split_rows * (p.tw + 1) + kLanes;
+    // the loads of the last tile row's last vector read up to kLanes floats past each half
+    std::memset(odd - kLanes, 0, size_t(kLanes) * sizeof(float));
+    std::memset(odd + p.split_rows * (p.tw + 1), 0, size_t(kLanes) * sizeof(float));
+    const int64_t in_size = p.C * p.H * p.W, out_size = p.OC * p.OH * p.OW, n = p.tw + 1;
+    for (int64_t b0 = r0; b0 < r1; b0 += p.rows_per_block) {
+        const int64_t b1 = std::min(r1, b0 + p.rows_per_block), cols = (b1 - b0) * p.tw;
+        for (int64_t c = 0; c < p.C; c++)
+            for (int64_t r = b0; r < b1;) {  // the block's tile rows of one image at a time
+                const int64_t img = r / p.th, i0 = r - img * p.th, i1 = std::min(p.th, i0 + (b1 - r));
+                split_columns(even, odd, padded, x + img * in_size + c * p.H * p.W, 2 * i0 - p.pad, 2 * (i1 - i0) + 2, p);
+                for (int64_t i = i0; i < i1; i++)
+                    winograd_input_row(v + c * p.pitch, (r + i - i0 - b0) * p.tw, p, even + 2 * (i - i0) * n,
+                                       odd + 2 * (i - i0) * n);
+                r += i1 - i0;
+            }
+        Columns gc = p.gemm;  // the shape U was packed for; fewer columns in the last block
+        gc.width = gc.pitch = cols;
+        // the gemm reads whole tiles of columns: zero what the input transform did not write
+        const int64_t written = cols - p.tw + round_up(p.tw, kLanes), read = round_up(cols, gc.tile());
+        if (read > written)
+            for (int64_t row = 0; row < 16 * p.C; row++)
+                std::memset(v + (row / p.C) * p.v_xi + (row % p.C) * p.pitch + written, 0,
+                            size_t(read - written) * sizeof(float));
+        for (int xi = 0; xi < 16; xi++)
+            gemm_panel(m + xi * p.m_xi, p.pitch, up + xi * p.packed(), p.OC, p.C, v + xi * p.v_xi, off, gc);
+        for (int64_t r = b0; r < b1;) {  // the block's tile rows of one image at a time
+            const int64_t img = r / p.th, i0 = r - img * p.th, i1 = std::min(p.th, i0 + (b1 - r));
+            const int64_t h0 = 2 * i0, h1 = std::min(p.OH, 2 * i1);
+            for (int64_t o = 0; o < p.OC; o++) {
+                winograd_output_rows(scratch + p.out_at, m + o * p.pitch, i0, i1, (r - b0) * p.tw, p);
+                winograd_epilogue(y + img * out_size + (o * p.OH + h0) * p.OW, scratch + p.out_at, (h1 - h0) * p.OW, o, ep);
+            }
+            r += i1 - i0;
+        }
+    }
+}
+
+// Shared part of the workspace: U transformed by g(o, c, kh, kw), packed for tile shapes of `mr` rows,
+// and the gemm's row offsets. Returns the packed U; `off` receives the offsets.
+template <class GetW>
+const float* winograd_prepare(float* shared, const WinogradPlan& p, int mr, GetW g, int32_t*& off) {
+    float* u = shared;
+    float* up = shared + round16(16 * p.OC * p.C);
+    off = reinterpret_cast<int32_t*>(up + 16 * p.packed());
+    winograd_weights(u, p.OC, p.C, g);
+    for (int xi = 0; xi < 16; xi++) {
+        const float* uxi = u + xi * p.OC * p.C;
+        pack_rows(up + xi * p.packed(), p.OC, p.C, mr, [uxi, &p](int64_t o, int64_t c) { return uxi[o * p.C + c]; });
+    }
+    strided_offsets(off, p.C, p.pitch);
+    return up;
+}
+
+// winograd_rows over all tile rows of B images: on the calling thread (`thread`'s scratch) when
+// `here`, else split across the pool in equal contiguous chunks of tile rows.
+template <class Scratch>
+void winograd_run(float* y, const float* x, const float* up, const int32_t* off, const WinogradPlan& p,
+                  const Epilogue& ep, int64_t B, bool here, int thread, Scratch scratch) {
+    const int64_t rows = p.tile_rows(B);
+    if (here || num_threads() == 1 || rows == 1) return winograd_rows(y, x, up, off, p, ep, 0, rows, scratch(thread));
+    parallel_run([&](int t) {
+        int64_t r0, r1;
+        chunk_range(rows, num_threads(), t, r0, r1);
+        if (r0 < r1) winograd_rows(y, x, up, off, p, ep, r0, r1, scratch(t));
+    });
+}
+
+}  // namespace
+
+void set_winograd(bool enabled, int64_t min_tiles) { g_winograd = enabled, g_winograd_min_tiles = min_tiles; }
+bool winograd_enabled() { return g_winograd; }
+bool uses_winograd(const ConvGeometry& g) {
+    return winograd_fits(g.C, g.OC, g.KH, g.KW, g.stride, g.pad, winograd_tiles(g.B, g.OH, g.OW));
+}
+
+namespace {
+
+
 // Layout of the forward: the phase planes of one image (the padded image when stride 1) and the
 // virtual columns of the shifted gemm.
 struct ForwardPlan {
@@ -488,6 +820,10 @@ struct ForwardPlan {
 }  // namespace
 
 int64_t conv2d_forward_workspace(const ConvGeometry& g, int n_threads) {
+    if (uses_winograd(g)) {
+        const WinogradPlan p(g.C, g.H, g.W, g.OC, g.pad);
+        return p.shared() + int64_t(n_threads) * p.per_thread;
+    }
     ForwardPlan plan(g);
     // shared: packed weights, row offsets; per thread: phase planes, C tile
     return packed_size(g.OC, g.K()) + round16(g.K()) + int64_t(n_threads) * plan.per_thread;
@@ -495,6 +831,21 @@ int64_t conv2d_forward_workspace(const ConvGeometry& g, int n_threads) {
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* scale, const float* shift,
                     const ConvGeometry& g, bool relu, float* workspace) {
+    Epilogue ep;
+    ep.scale = scale;
+    ep.bias = shift;
+    ep.relu = relu;
+    if (uses_winograd(g)) {
+        const WinogradPlan p(g.C, g.H, g.W, g.OC, g.pad);
+        const int64_t KK = g.KH * g.KW;
+        int32_t* off = nullptr;
+        const float* up = winograd_prepare(workspace, p, p.gemm.mr, [w, &g, KK](int64_t o, int64_t c, int kh, int kw) {
+            return w[(o * g.C + c) * KK + kh * 3 + kw];
+        }, off);
+        float* per_thread = workspace + p.shared();
+        winograd_run(y, x, up, off, p, ep, g.B, false, 0, [&](int t) { return per_thread + t * p.per_thread; });
+        return;
+    }
     const int64_t K = g.K(), N = g.N(), OC = g.OC, in_size = g.C * g.H * g.W;
     const ForwardPlan plan(g);
     float* ap = workspace;
@@ -502,10 +853,6 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* scale
     float* per_thread = ap + packed_size(OC, K) + round16(K);
     pack_rows(ap, OC, K, plan.cols.mr, [w, K](int64_t m, int64_t k) { return w[m * K + k]; });
     phase_offsets(taps, g, plan.ph);
-    Epilogue ep;
-    ep.scale = scale;
-    ep.bias = shift;
-    ep.relu = relu;
     const bool images_split = split_images(g);
     auto scratch = [&](int t) { return per_thread + t * plan.per_thread; };
     for_chunks(g, [&](int64_t i0, int64_t i1, int t) {
@@ -536,6 +883,67 @@ bool dx_by_transposed_conv(const ConvGeometry& g) { return g.stride == 1 && g.KH
 // each B row is C contiguous floats; no im2col. Worth it when C fills a SIMD tile; else im2col +
 // OpenBLAS.
 bool dw_by_shifted_gemm(const ConvGeometry& g) { return g.C >= kLanes / 2; }
+
+// With fewer channels (first layers: one channel), a stride-1 convolution's weight gradient is
+// C * KH * KW dot products per output channel, each of dy_o with a shifted view of the padded plane
+// c: dw[o][c][kh][kw] = sum_v dyp_o[v] xpad_c[v + kh Wp + kw] over the virtual columns v = oh Wp + ow,
+// with dy laid out at the plane's pitch and zeros past OW (wrapped columns add nothing). No im2col;
+// R rows of taps at a time (R x KW vector accumulators) share each load of dy.
+constexpr int kDotAccumulators = 10;
+bool dw_by_dots(const ConvGeometry& g) { return !dw_by_shifted_gemm(g) && g.stride == 1 && g.KW <= kDotAccumulators; }
+constexpr int dot_rows(int kw) { return std::max(1, kDotAccumulators / kw); }
+
+template <int KW>
+void dw_dots_kw(float* __restrict dw_acc, const float* __restrict xpad, const float* __restrict dyp,
+                const ConvGeometry& g, int64_t Wp, int64_t plane, int64_t Vr) {
+    constexpr int R = dot_rows(KW);
+    for (int64_t o = 0; o < g.OC; o++)
+        for (int64_t c = 0; c < g.C; c++)
+            for (int64_t kh0 = 0; kh0 < g.KH; kh0 += R) {  // rows past KH read zero slack; dropped
+                vec acc[R][KW];
+                for (int r = 0; r < R; r++)
+                    for (int kw = 0; kw < KW; kw++) acc[r][kw] = vec(0.0f);
+                const float* __restrict xr = xpad + c * plane + kh0 * Wp;
+                const float* __restrict d = dyp + o * Vr;
+                for (int64_t v = 0; v < Vr; v += kLanes) {
+                    const vec dv = vec::load_aligned(d + v);
+                    for (int r = 0; r < R; r++)
+                        for (int kw = 0; kw < KW; kw++)
+                            acc[r][kw] = xsimd::fma(dv, vec::load_unaligned(xr + r * Wp + v + kw), acc[r][kw]);
+                }
+                for (int r = 0; r < R && kh0 + r < g.KH; r++)
+                    for (int kw = 0; kw < KW; kw++)
+                        dw_acc[((o * g.C + c) * g.KH + kh0 + r) * KW + kw] += xsimd::hadd(acc[r][kw]);
+            }
+}
+
+// dw_acc (OC, C, KH, KW) += the weight gradient of one image by dot products (dw_by_dots). xpad and
+// dyp are scratch of dots_xpad_size / dots_dy_size floats.
+void weight_grad_dots(float* dw_acc, float* xpad, float* dyp, const float* x, const float* dy, const ConvGeometry& g) {
+    const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad, V = g.OH * Wp, Vr = round_up(V, kLanes);
+    const int R = dot_rows(int(g.KW));
+    pad_planes(xpad, x, nullptr, g.C, g.H, g.W, g.pad, R * Wp + 2 * kLanes + g.KW);
+    for (int64_t o = 0; o < g.OC; o++) {
+        float* __restrict d = dyp + o * Vr;
+        const float* __restrict src = dy + o * g.OH * g.OW;
+        for (int64_t oh = 0; oh < g.OH; oh++) {
+            float* __restrict row = d + oh * Wp;
+            const float* __restrict in = src + oh * g.OW;
+            for (int64_t ow = 0; ow < g.OW; ow++) row[ow] = in[ow];
+            for (int64_t ow = g.OW; ow < Wp; ow++) row[ow] = 0.0f;
+        }
+        for (int64_t v = V; v < Vr; v++) d[v] = 0.0f;
+    }
+    const bool ran = [&]<int... I>(std::integer_sequence<int, I...>) {
+        return ((g.KW == I + 1 && (dw_dots_kw<I + 1>(dw_acc, xpad, dyp, g, Wp, Hp * Wp, Vr), true)) || ...);
+    }(std::make_integer_sequence<int, kDotAccumulators>());
+    ENSURE(ran, "conv weight gradient: no dot-product kernel for width ", g.KW);
+}
+int64_t dots_xpad_size(const ConvGeometry& g) {
+    const int64_t Wp = g.W + 2 * g.pad;
+    return g.C * (g.H + 2 * g.pad) * Wp + dot_rows(int(g.KW)) * Wp + 2 * kLanes + g.KW;
+}
+int64_t dots_dy_size(const ConvGeometry& g) { return g.OC * round_up(g.OH * (g.W + 2 * g.pad), kLanes); }
 
 // xT (s*s phase planes of Hq*Wq rows, then `extra_rows`; C columns) = the phase planes of x (C,H,W)
 // padded by p, stored channel-last, then kMaxNT floats of slack; all padding is zero.
@@ -574,7 +982,8 @@ void pack_dy_rows(float* __restrict ap, const float* __restrict dy, int64_t OC, 
 // (packed virtual dy + channel-last padded x, or the im2col of x), the dx path's buffers (padded dy,
 // or dy with slack + dcol), gemm scratch, and this thread's partial dw and db.
 struct BackwardPlan {
-    bool dx_transposed, dw_shifted;
+    bool dx_winograd, dx_transposed, dw_shifted, dw_dots;
+    WinogradPlan wino;                      // dx path by Winograd: the transposed convolution of dy
     int64_t pad_t = 0, Hp_t = 0, Wp_t = 0;  // dx path: padding KH-1-pad of dy, padded plane
     Phases ph;                              // dw path: phase planes of x
     int64_t V = 0;                          // dw path: output pixels per image (K of the gemm per image)
@@ -583,15 +992,22 @@ struct BackwardPlan {
     // shared
     int64_t a_size = 0, dx_off = 0, dw_off = 0;
     // per thread, as offsets into the thread's block
+    int64_t wino_at = 0;
     int64_t masked = 0, dw_a = 0, dw_b = 0, dx_b = 0, dcol = 0, dxq = 0, gemm_ws = 0, part_dw = 0, part_db = 0,
             per_thread = 0;
     int64_t Vdx = 0;  // strided dx path: virtual columns of dy (pitch ph.Wq)
 
     BackwardPlan(const ConvGeometry& g, bool need_dx, bool need_dw)
-        : dx_transposed(need_dx && dx_by_transposed_conv(g)), dw_shifted(need_dw && dw_by_shifted_gemm(g)), ph(g) {
+        : dx_winograd(need_dx && g.pad <= 2 &&
+                      winograd_fits(g.OC, g.C, g.KH, g.KW, g.stride, 2 - g.pad, winograd_tiles(g.B, g.H, g.W))),
+          dx_transposed(need_dx && !dx_winograd && dx_by_transposed_conv(g)), dw_shifted(need_dw && dw_by_shifted_gemm(g)),
+          dw_dots(need_dw && dw_by_dots(g)), ph(g) {
         const int64_t K = g.K(), N = g.N();
         int64_t gemm_rows = 0;
-        if (need_dx && dx_transposed) {
+        if (dx_winograd) {
+            wino = WinogradPlan(g.OC, g.OH, g.OW, g.C, 2 - g.pad);
+            a_size = wino.shared();
+        } else if (need_dx && dx_transposed) {
             pad_t = g.KH - 1 - g.pad, Hp_t = g.OH + 2 * pad_t, Wp_t = g.OW + 2 * pad_t;
             dx_cols = make_columns(g.H, g.W, Wp_t, g.C);
             a_size = packed_size(g.C, g.OC * g.KH * g.KW);
@@ -621,10 +1037,15 @@ struct BackwardPlan {
         if (dw_shifted) {
             dw_a = take(packed_size(g.OC, G * V));
             dw_b = take(G * xt_slot);
+        } else if (dw_dots) {
+            dw_a = take(dots_dy_size(g));
+            dw_b = take(dots_xpad_size(g));
         } else if (need_dw && !g.pointwise()) {
             dw_b = take(K * N);  // im2col of x
         }
-        if (need_dx && dx_transposed) {
+        if (dx_winograd) {
+            wino_at = take(wino.per_thread);
+        } else if (need_dx && dx_transposed) {
             dx_b = take(g.OC * Hp_t * Wp_t + g.KW + kMaxNT);
         } else if (need_dx) {
             dx_b = take(g.OC * Vdx + kMaxNT);
@@ -654,7 +1075,13 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     int32_t* dx_off = reinterpret_cast<int32_t*>(ap + plan.a_size);
     int32_t* dw_off = reinterpret_cast<int32_t*>(ap + plan.a_size + plan.dx_off);
     float* per_thread = ap + plan.shared();
-    if (dx && plan.dx_transposed) {
+    const float* wino_u = nullptr;
+    int32_t* wino_off = nullptr;
+    if (dx && plan.dx_winograd) {  // w'[c][o][kh][kw] = w[o][c][2-kh][2-kw]
+        wino_u = winograd_prepare(ap, plan.wino, plan.wino.gemm.mr, [w, C, KK](int64_t c, int64_t o, int kh, int kw) {
+            return w[(o * C + c) * KK + (2 - kh) * 3 + (2 - kw)];
+        }, wino_off);
+    } else if (dx && plan.dx_transposed) {
         pack_rows(ap, C, OC * KK, plan.dx_cols.mr, [w, C, KK](int64_t c, int64_t k) {
             const int64_t o = k / KK, r = k - o * KK;
             return w[(o * C + c) * KK + (KK - 1 - r)];
@@ -720,6 +1147,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                         });
                     }
             }
+        } else if (dw_acc && plan.dw_dots) {
+            weight_grad_dots(dw_acc, scratch(t, plan.dw_b), scratch(t, plan.dw_a), xb, dyb, g);
         } else if (dw_acc) {  // dw (OC,K) += dy_b (OC,N) col_b^T
             const float* cb = xb;
             if (!g.pointwise()) {
@@ -732,7 +1161,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         float* dxb = dx + i * in_size;
         float* bbuf = scratch(t, plan.dx_b);
         Epilogue ep;
-        if (plan.dx_transposed) {  // dx_b (C, H*W) += w' (C, OC KH KW) times shifted views of padded dy_b
+        if (plan.dx_winograd) {  // dx_b += the transposed convolution of dy_b, by Winograd
+            ep.accumulate = true;
+            winograd_run(dxb, dyb, wino_u, wino_off, plan.wino, ep, 1, images_split, t,
+                         [&](int tt) { return scratch(tt, plan.wino_at); });
+        } else if (plan.dx_transposed) {  // dx_b (C, H*W) += w' (C, OC KH KW) times shifted views of padded dy_b
             pad_planes(bbuf, dyb, nullptr, OC, g.OH, g.OW, plan.pad_t, g.KW + kMaxNT);
             ep.accumulate = true;
             for_tiles(images_split, t, plan.dx_cols.n_tiles(), [&](int64_t t0, int64_t t1, int tt) {

@@ -39,6 +39,12 @@ std::vector<float> conv_reference(const Tensor& x, const Tensor& w, const Tensor
     return y;
 }
 
+// Winograd wherever it can apply (small test geometries have fewer tiles than the default minimum).
+struct WinogradEverywhere {
+    WinogradEverywhere() { nn::kernels::set_winograd(true, 0); }
+    ~WinogradEverywhere() { nn::kernels::set_winograd(true); }
+};
+
 struct ConvCase {
     int64_t B, C, H, W, OC, K, stride, pad;
     bool bias;
@@ -58,6 +64,10 @@ const std::vector<ConvCase> kConvCases = {
     {3, 8, 4, 4, 20, 3, 1, 1, true}, {5, 9, 3, 5, 17, 3, 2, 1, false},
     // with 8-lane vectors these pick the 6-row micro-tiles (2 and 1 vectors wide) in the forward
     {2, 5, 2, 14, 12, 3, 1, 1, true}, {2, 3, 1, 6, 6, 3, 1, 1, false},
+    // 3x3 stride 1 with 8+ channels each way: Winograd in the forward and the input gradient
+    {2, 8, 6, 5, 8, 3, 1, 0, true}, {1, 8, 3, 4, 9, 3, 1, 2, false},
+    // a 7x7 kernel: the weight gradient by dot products one row of taps at a time
+    {2, 2, 9, 8, 3, 7, 1, 3, true},
 };
 
 }  // namespace
@@ -79,6 +89,7 @@ TEST_CASE("conv2d: hand-computed golden values", "[cnn][conv]") {
 }
 
 TEST_CASE("conv2d matches a direct reference on awkward geometries, 1 and 2 threads", "[cnn][conv]") {
+    WinogradEverywhere winograd;
     uint64_t seed = 1;
     for (const ConvCase& k : kConvCases) {
         Tensor x = randn({k.B, k.C, k.H, k.W}, seed++);
@@ -96,6 +107,7 @@ TEST_CASE("conv2d matches a direct reference on awkward geometries, 1 and 2 thre
 }
 
 TEST_CASE("gradcheck: conv2d (stride, padding, kernel sizes, bias)", "[cnn][conv][gradcheck]") {
+    WinogradEverywhere winograd;
     uint64_t seed = 100;
     for (const ConvCase& k : kConvCases) {
         INFO("B " << k.B << " C " << k.C << " " << k.H << "x" << k.W << " OC " << k.OC << " k " << k.K << " s "
@@ -108,6 +120,7 @@ TEST_CASE("gradcheck: conv2d (stride, padding, kernel sizes, bias)", "[cnn][conv
 }
 
 TEST_CASE("conv2d gradients on 2 threads equal those on 1 thread", "[cnn][conv][threads]") {
+    WinogradEverywhere winograd;
     uint64_t seed = 300;
     for (const ConvCase& k : kConvCases) {
         INFO("B " << k.B << " C " << k.C << " " << k.H << "x" << k.W << " OC " << k.OC << " k " << k.K << " s "
@@ -368,4 +381,82 @@ TEST_CASE("conv2d_affine: values, and it refuses to run where a gradient is need
     REQUIRE_THROWS_WITH(nn::conv2d_affine(x, w, scale, shift, 1, 1, true), Catch::Contains("inference-only"));
     nn::NoGradGuard ng;
     REQUIRE(nn::conv2d_affine(x, w, scale, shift, 1, 1, true).shape() == Shape{2, 4, 5, 5});
+}
+
+namespace {
+
+// Runs conv2d (with the fused ReLU) forward and backward with Winograd on or off; returns y, dx, dw, db.
+std::vector<std::vector<float>> conv_run(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy,
+                                         int64_t pad, bool winograd) {
+    nn::kernels::set_winograd(winograd, 0);
+    for (const Tensor* t : {&x, &w, &b}) t->requires_grad_(), t->zero_grad();
+    Tensor y = nn::conv2d(x, w, b, 1, pad, true);
+    nn::run_backward(y, dy);
+    nn::kernels::set_winograd(true, 0);
+    return {y.to_vector(), x.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()};
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: Winograd F(2x2,3x3) equals the direct convolution, forward and input gradient", "[cnn][conv]") {
+    WinogradEverywhere winograd;
+    struct Case {
+        int64_t B, C, H, W, OC, pad;
+    };
+    // odd and even sizes (a last tile half outside the output), 1-pixel images, padding 0..2, blocks
+    // of tile rows that span images (200 + 64 channels: a block holds few tile rows), 1 image
+    const std::vector<Case> cases = {{2, 8, 7, 7, 8, 1},     {3, 9, 6, 9, 10, 1},  {1, 8, 1, 1, 8, 1},
+                                     {2, 12, 5, 4, 8, 0},    {2, 8, 4, 5, 11, 2},  {3, 200, 9, 7, 64, 1},
+                                     {1, 16, 28, 28, 16, 1}, {2, 64, 14, 14, 24, 1}};
+    uint64_t seed = 900;
+    for (const Case& k : cases) {
+        const auto g = nn::kernels::conv_geometry(k.B, k.C, k.H, k.W, k.OC, 3, 3, 1, k.pad);
+        REQUIRE(nn::kernels::uses_winograd(g));
+        Tensor x = randn({k.B, k.C, k.H, k.W}, seed++), w = randn({k.OC, k.C, 3, 3}, seed++), b = randn({k.OC}, seed++);
+        Tensor dy = randn({k.B, k.OC, g.OH, g.OW}, seed++);
+        const std::vector<float> ref = conv_reference(x, w, b, 1, k.pad);
+        for (int threads : {1, 2}) {
+            nn::set_num_threads(threads);
+            INFO("B " << k.B << " C " << k.C << " " << k.H << "x" << k.W << " OC " << k.OC << " p " << k.pad
+                      << " threads " << threads);
+            const auto wino = conv_run(x, w, b, dy, k.pad, true), direct = conv_run(x, w, b, dy, k.pad, false);
+            // the reference before the ReLU; compare where it is clearly away from the kink
+            std::vector<float> y_ref(ref.size());
+            for (size_t i = 0; i < ref.size(); i++) y_ref[i] = std::max(ref[i], 0.0f);
+            const float tol = 2e-5f * float(k.C);
+            testing::require_close(wino[0], y_ref, tol, 1e-4f, "y against the reference");
+            testing::require_close(wino[0], direct[0], tol, 1e-4f, "y");
+            // the masks of the fused ReLU can differ where y is within rounding of 0; the inputs are
+            // continuous random values, so this is rare, but compare only where both agree
+            testing::require_close(wino[1], direct[1], tol, 1e-4f, "dx");
+            testing::require_equal(wino[2], direct[2], "dw (the same direct gemm)");
+            testing::require_equal(wino[3], direct[3], "db");
+        }
+    }
+    nn::set_num_threads(1);
+    SECTION("eval-mode affine (folded BatchNorm) and turning it off") {
+        Tensor x = randn({2, 16, 7, 7}, 1), w = randn({8, 16, 3, 3}, 2), scale = randn({8}, 3), shift = randn({8}, 4);
+        nn::NoGradGuard ng;
+        const auto on = nn::conv2d_affine(x, w, scale, shift, 1, 1, false).to_vector();
+        REQUIRE(nn::kernels::uses_winograd(nn::kernels::conv_geometry(2, 16, 7, 7, 8, 3, 3, 1, 1)));
+        nn::kernels::set_winograd(false, 0);
+        REQUIRE_FALSE(nn::kernels::uses_winograd(nn::kernels::conv_geometry(2, 16, 7, 7, 8, 3, 3, 1, 1)));
+        const auto off = nn::conv2d_affine(x, w, scale, shift, 1, 1, false).to_vector();
+        nn::kernels::set_winograd(true, 0);
+        testing::require_close(on, off, 1e-4f, 1e-4f, "affine");
+    }
+    SECTION("not used where it cannot apply or would not pay") {
+        using nn::kernels::conv_geometry;
+        using nn::kernels::uses_winograd;
+        CHECK_FALSE(uses_winograd(conv_geometry(1, 8, 8, 8, 8, 3, 3, 2, 1)));   // stride 2
+        CHECK_FALSE(uses_winograd(conv_geometry(1, 8, 8, 8, 8, 5, 5, 1, 2)));   // 5x5
+        CHECK_FALSE(uses_winograd(conv_geometry(1, 1, 8, 8, 32, 3, 3, 1, 1)));  // one input channel
+        CHECK_FALSE(uses_winograd(conv_geometry(1, 32, 8, 8, 4, 3, 3, 1, 1)));  // 4 output channels
+        CHECK_FALSE(uses_winograd(conv_geometry(1, 8, 8, 8, 8, 3, 3, 1, 3)));   // padding 3
+        CHECK(uses_winograd(conv_geometry(1, 8, 8, 8, 8, 3, 3, 1, 1)));
+        // by default, only batches with enough tiles to pay for transforming the weights
+        nn::kernels::set_winograd(true);
+        CHECK_FALSE(uses_winograd(conv_geometry(1, 64, 14, 14, 64, 3, 3, 1, 1)));  // 49 tiles
+        CHECK(uses_winograd(conv_geometry(128, 64, 14, 14, 64, 3, 3, 1, 1)));
+    }
 }
