@@ -68,9 +68,11 @@ public:
 // sparse`, where the best CSR kernel overtakes OpenBLAS at batch >= 64 (see README, Performance).
 constexpr double kCrossoverDensity = 0.4;
 // The same for a Conv2d: where im2col + SpMM overtakes our dense convolution, measured end to end on
-// the magnitude-pruned vgg (all conv layers forced sparse): 0.5x at 50 % sparsity, 0.6-0.7x at 70 %,
-// even at 80 %, 1.4x at 90 % (README, "Sparse convolutions").
-constexpr double kConvCrossoverDensity = 0.2;
+// the magnitude-pruned vgg and conv4 (all conv layers forced sparse) at batch 128, where the dense
+// 3x3 layers run by Winograd: 0.88x / 1.00x at 80 % sparsity, 1.06x / 1.20x at 85 %, 1.28x / 1.51x
+// at 90 % (at batch 1, where they run direct, sparse wins from 80 %: 1.57x / 1.75x). README,
+// "Sparse execution".
+constexpr double kConvCrossoverDensity = 0.15;
 
 struct CompileOptions {
     double max_density = kCrossoverDensity;            // Linear layers
