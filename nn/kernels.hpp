@@ -81,7 +81,6 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
 // and tests lower min_tiles to reach small geometries.
 constexpr int64_t kWinogradDefaultMinTiles = 256;
 void set_winograd(bool enabled, int64_t min_tiles = kWinogradDefaultMinTiles);
-bool winograd_enabled();
 bool uses_winograd(const ConvGeometry& g);
 
 // ---- pooling (ops_pool.cpp) ----

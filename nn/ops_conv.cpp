@@ -260,6 +260,25 @@ int runs_of_tile(Run* runs, int64_t v0, int64_t n, const Columns& cols) {
     return count;
 }
 
+// y[k] = epilogue(in[k]) = s in[k] + bias, then ReLU or added to y, for k in [0, n): whole vectors,
+// then a scalar tail.
+void epilogue_row(float* __restrict y, const float* __restrict in, int64_t n, float s, float bias, const Epilogue& ep) {
+    const vec vs(s), vbias(bias), zero(0.0f);
+    const int64_t whole = n / kLanes * kLanes;
+    for (int64_t k = 0; k < whole; k += kLanes) {
+        vec r = xsimd::fma(vec::load_unaligned(in + k), vs, vbias);
+        if (ep.accumulate) r += vec::load_unaligned(y + k);
+        else if (ep.relu) r = xsimd::max(r, zero);
+        r.store_unaligned(y + k);
+    }
+    if (ep.accumulate)
+        for (int64_t k = whole; k < n; k++) y[k] += s * in[k] + bias;
+    else if (ep.relu)
+        for (int64_t k = whole; k < n; k++) y[k] = std::max(s * in[k] + bias, 0.0f);
+    else
+        for (int64_t k = whole; k < n; k++) y[k] = s * in[k] + bias;
+}
+
 // y rows [m0, m1) <- epilogue(tile rows) over the runs.
 void store_tile(float* __restrict y, int64_t ldy, const float* __restrict tile, int64_t m0, int64_t m1,
                 const Run* runs, int n_runs, const Epilogue& ep) {
@@ -283,12 +302,7 @@ void store_tile(float* __restrict y, int64_t ldy, const float* __restrict tile, 
                 _mm512_mask_storeu_ps(o + i, k, v);
             }
 #else
-            if (ep.accumulate)
-                for (int64_t i = 0; i < len; i++) o[i] += s * in[i] + bias;
-            else if (ep.relu)
-                for (int64_t i = 0; i < len; i++) o[i] = std::max(s * in[i] + bias, 0.0f);
-            else
-                for (int64_t i = 0; i < len; i++) o[i] = s * in[i] + bias;
+            epilogue_row(o, in, len, s, bias, ep);
 #endif
         }
     }
@@ -565,7 +579,6 @@ struct WinogradPlan {
         out_at = take(2 * rows_per_block * OW + 4 * round_up(tw, kLanes));
         per_thread = at;
     }
-    int64_t tile_rows(int64_t B) const { return B * th; }
     // shared: U (16, OC, C) transformed, then packed for the gemm; the gemm's row offsets
     int64_t packed() const { return packed_size(OC, C); }
     int64_t shared() const { return round16(16 * OC * C) + 16 * packed() + round16(C); }
@@ -698,25 +711,6 @@ void winograd_output_rows(float* __restrict seg, const float* __restrict m, int6
     }
 }
 
-// y[k] = epilogue(in[k]) for k in [0, n), with output channel o's scale and bias.
-void winograd_epilogue(float* __restrict y, const float* __restrict in, int64_t n, int64_t o, const Epilogue& ep) {
-    const float sc = ep.scale ? ep.scale[o] : 1.0f, bias = ep.bias ? ep.bias[o] : 0.0f;
-    const vec vsc(sc), vbias(bias), zero(0.0f);
-    const int64_t whole = n / kLanes * kLanes;
-    for (int64_t k = 0; k < whole; k += kLanes) {
-        vec r = xsimd::fma(vec::load_unaligned(in + k), vsc, vbias);
-        if (ep.accumulate) r += vec::load_unaligned(y + k);
-        else if (ep.relu) r = xsimd::max(r, zero);
-        r.store_unaligned(y + k);
-    }
-    if (ep.accumulate)
-        for (int64_t k = whole; k < n; k++) y[k] += sc * in[k] + bias;
-    else if (ep.relu)
-        for (int64_t k = whole; k < n; k++) y[k] = std::max(sc * in[k] + bias, 0.0f);
-    else
-        for (int64_t k = whole; k < n; k++) y[k] = sc * in[k] + bias;
-}
-
 // Tile rows [r0, r1) of the batch x (images of C*H*W floats) into y (images of OC*OH*OW floats):
 // input transform, 16 gemms, output transform, one block of tile rows at a time. `up` is U packed
 // per xi, `off` the gemm's row offsets (k * pitch).
@@ -757,7 +751,8 @@ void winograd_rows(float* y, const float* x, const float* up, const int32_t* off
             const int64_t h0 = 2 * i0, h1 = std::min(p.OH, 2 * i1);
             for (int64_t o = 0; o < p.OC; o++) {
                 winograd_output_rows(scratch + p.out_at, m + o * p.pitch, i0, i1, (r - b0) * p.tw, p);
-                winograd_epilogue(y + img * out_size + (o * p.OH + h0) * p.OW, scratch + p.out_at, (h1 - h0) * p.OW, o, ep);
+                epilogue_row(y + img * out_size + (o * p.OH + h0) * p.OW, scratch + p.out_at, (h1 - h0) * p.OW,
+                             ep.scale ? ep.scale[o] : 1.0f, ep.bias ? ep.bias[o] : 0.0f, ep);
             }
             r += i1 - i0;
         }
@@ -785,7 +780,7 @@ const float* winograd_prepare(float* shared, const WinogradPlan& p, int mr, GetW
 template <class Scratch>
 void winograd_run(float* y, const float* x, const float* up, const int32_t* off, const WinogradPlan& p,
                   const Epilogue& ep, int64_t B, bool here, int thread, Scratch scratch) {
-    const int64_t rows = p.tile_rows(B);
+    const int64_t rows = B * p.th;
     if (here || num_threads() == 1 || rows == 1) return winograd_rows(y, x, up, off, p, ep, 0, rows, scratch(thread));
     parallel_run([&](int t) {
         int64_t r0, r1;
@@ -797,7 +792,6 @@ void winograd_run(float* y, const float* x, const float* up, const int32_t* off,
 }  // namespace
 
 void set_winograd(bool enabled, int64_t min_tiles) { g_winograd = enabled, g_winograd_min_tiles = min_tiles; }
-bool winograd_enabled() { return g_winograd; }
 bool uses_winograd(const ConvGeometry& g) {
     return winograd_fits(g.C, g.OC, g.KH, g.KW, g.stride, g.pad, winograd_tiles(g.B, g.OH, g.OW));
 }
