@@ -1,7 +1,7 @@
 // Sparse layers and the pass that puts them into a model:
 //  - SparseLinear: a Linear whose weight is a CSR pattern plus a trainable values tensor; use it to
 //    build or train sparse models directly.
-//  - SparseConv2d: the same for a convolution (im2col + SpMM per image).
+//  - SparseConv2d: the same for a convolution (SpMM per image, on the padded image or its im2col).
 //  - compile(model): gives each nn::Linear and nn::Conv2d whose density is at or below its measured
 //    crossover a CSR executor (Linear::executor, Conv2d::executor) for inference; the dense parameters
 //    stay the model's state.
@@ -67,12 +67,12 @@ public:
 // Density at or below which compile() runs a Linear sparsely: the crossover of `bench --suite
 // sparse`, where the best CSR kernel overtakes OpenBLAS at batch >= 64 (see README, Performance).
 constexpr double kCrossoverDensity = 0.4;
-// The same for a Conv2d: where im2col + SpMM overtakes our dense convolution, measured end to end on
-// the magnitude-pruned vgg and conv4 (all conv layers forced sparse) at batch 128, where the dense
-// 3x3 layers run by Winograd: 0.88x / 1.00x at 80 % sparsity, 1.06x / 1.20x at 85 %, 1.28x / 1.51x
-// at 90 % (at batch 1, where they run direct, sparse wins from 80 %: 1.57x / 1.75x). README,
-// "Sparse execution".
-constexpr double kConvCrossoverDensity = 0.15;
+// The same for a Conv2d: where the sparse convolution (direct on the padded image at stride 1)
+// overtakes our dense one, measured end to end on the magnitude-pruned vgg and conv4 with every conv
+// layer forced sparse, at batch 128, where the dense 3x3 layers run by Winograd (Zen 5, one thread):
+// 0.99x / 0.84x at 70 % sparsity, 1.12x / 0.96x at 75 %, 1.31x / 1.11x at 80 %, 1.57x / 1.38x at
+// 85 % (batch 1: 1.02x / 1.22x at 80 %). README, "Sparse execution".
+constexpr double kConvCrossoverDensity = 0.2;
 
 struct CompileOptions {
     double max_density = kCrossoverDensity;            // Linear layers

@@ -1,5 +1,8 @@
 #include "sparse/ops.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "nn/autograd.hpp"
 #include "nn/check.hpp"
 #include "nn/kernels.hpp"
@@ -159,22 +162,69 @@ nn::kernels::ConvGeometry sparse_conv_geometry(const nn::Tensor& x, const CsrPat
     return nn::kernels::conv_geometry(x.size(0), C, x.size(2), x.size(3), pattern.rows, KH, KH, s.stride, s.padding);
 }
 
+// Whether a convolution runs directly on the zero-padded image instead of on its im2col matrix: a
+// stride-1 layer (not 1x1 unpadded, which needs neither) whose padded image fits int32 offsets.
+bool runs_direct(const nn::kernels::ConvGeometry& g) {
+    const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad;
+    return g.stride == 1 && !g.pointwise() && g.C * Hp * Wp + Wp < (int64_t(1) << 31);
+}
+
+// The direct convolution: with the output computed over rows of the padded width Wp (OW valid columns,
+// then KW - 1 that are discarded), the im2col row of entry (c, kh, kw) is the padded image itself,
+// shifted by c*Hp*Wp + kh*Wp + kw. So the pattern with those offsets as column indices and a row
+// stride of 1 multiplies the image without expanding it KH*KW times. The output row length OH*Wp is
+// rounded up to whole 16-float vectors (more discarded columns) so that no column runs scalar.
+std::vector<int32_t> direct_offsets(const CsrPattern& pattern, const nn::kernels::ConvGeometry& g) {
+    const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad, taps = g.KH * g.KW;
+    std::vector<int32_t> off(size_t(pattern.nnz()));
+    for (size_t j = 0; j < off.size(); j++) {
+        const int64_t k = pattern.compact ? pattern.col16[j] : pattern.col32[j];
+        const int64_t c = k / taps, r = k % taps;
+        off[j] = int32_t(c * Hp * Wp + (r / g.KW) * Wp + r % g.KW);
+    }
+    return off;
+}
+
 // y [B, OC, N] = W col(x_b) + bias per image, W = pattern with `values`.
 void sparse_conv_forward(float* y, const float* x, const CsrPattern& pattern, const float* values, const float* bias,
                          const nn::kernels::ConvGeometry& g) {
     const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
+    const bool direct = runs_direct(g);
+    const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad, wide_n = (g.OH * Wp + 15) / 16 * 16;
+    const std::vector<int32_t> offsets = direct ? direct_offsets(pattern, g) : std::vector<int32_t>();
     auto images = [&](int64_t b0, int64_t b1) {
-        nn::Tensor col = g.pointwise() ? nn::Tensor() : nn::Tensor::empty({K, N});
+        // im2col: col [K, N]. Direct: the padded image [C, Hp, Wp] and zeros after it for the last
+        // discarded columns to read, and the output over padded rows [OC, wide_n].
+        nn::Tensor col = g.pointwise() ? nn::Tensor()
+                         : direct      ? nn::Tensor::zeros({g.C * Hp * Wp + wide_n - g.OH * Wp + Wp})
+                                       : nn::Tensor::empty({K, N});
+        nn::Tensor wide = direct ? nn::Tensor::empty({g.OC, wide_n}) : nn::Tensor();
         kernels::Operands p;
         p.w = pattern.ref(values);
         p.N = N, p.lda = N, p.ldo = N, p.bias = bias;
+        if (direct) {
+            p.w.col_idx = offsets.data(), p.w.index = kernels::IndexWidth::i32;
+            p.N = wide_n, p.lda = 1, p.ldo = wide_n;
+        }
         for (int64_t b = b0; b < b1; b++) {
             const float* xb = x + b * per_x;
+            float* yb = y + b * per_y;
+            if (direct) {
+                for (int64_t c = 0; c < g.C; c++)
+                    for (int64_t h = 0; h < g.H; h++)
+                        std::copy_n(xb + (c * g.H + h) * g.W, g.W, col.data() + (c * Hp + h + g.pad) * Wp + g.pad);
+                p.a = col.data(), p.out = wide.data();
+                kernels::run(kernels::Op::spmm, p);
+                for (int64_t o = 0; o < g.OC; o++)
+                    for (int64_t h = 0; h < g.OH; h++)
+                        std::copy_n(wide.data() + o * wide_n + h * Wp, g.OW, yb + (o * g.OH + h) * g.OW);
+                continue;
+            }
             if (!g.pointwise()) {
                 nn::kernels::im2col(col.data(), xb, g);
                 xb = col.data();
             }
-            p.a = xb, p.out = y + b * per_y;
+            p.a = xb, p.out = yb;
             kernels::run(N == 1 ? kernels::Op::spmv : kernels::Op::spmm, p);
         }
     };

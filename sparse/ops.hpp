@@ -36,8 +36,11 @@ struct CsrPattern {
 
 // A convolution with a CSR weight: W [OC, C*KH*KW] (the Conv2d weight [OC, C, KH, KW] viewed as a
 // matrix). Per image: col [K, OH*OW] = im2col(x_b), y_b [OC, OH*OW] = W col (one spmm along the output
-// pixels, bias fused). A 1x1 stride-1 unpadded convolution skips im2col. Images are split across
-// threads when the batch has at least as many images as threads; otherwise each product is.
+// pixels, bias fused). A 1x1 stride-1 unpadded convolution skips im2col. Any other stride-1 forward
+// runs directly on the zero-padded image (no im2col: each entry's column index becomes its offset
+// into the padded image, the output is computed over padded-width rows and cropped); strided
+// convolutions and the backward use im2col. Images are split across threads when the batch has at
+// least as many images as threads; otherwise each product is.
 struct SparseConvShape {
     int64_t in_channels = 0, kernel_size = 1, stride = 1, padding = 0;
 };

@@ -37,7 +37,11 @@ TEST_CASE("sparse conv2d equals the dense conv of the masked weight", "[sparse][
     const ConvCase cases[] = {
         {2, 3, 9, 9, 5, 3, 1, 1, 0.5},   {3, 4, 8, 7, 6, 3, 2, 1, 0.3},  {2, 5, 6, 6, 7, 1, 1, 0, 0.6},
         {1, 2, 7, 7, 3, 5, 1, 2, 0.2},   {2, 3, 5, 5, 4, 3, 1, 0, 0.0},  {4, 16, 7, 7, 33, 3, 1, 1, 0.1},
-        {2, 2, 3, 3, 3, 3, 1, 0, 1.0},  // one output pixel: spmv
+        {2, 2, 3, 3, 3, 3, 1, 0, 1.0},  // one output pixel
+        // Stride 1 runs directly on the padded image: no padding, a 1x1 image, several 64-column
+        // tiles and a row length (OH * padded width) that is not a whole number of vectors.
+        {2, 8, 5, 9, 17, 3, 1, 0, 0.3},  {2, 3, 1, 1, 4, 3, 1, 1, 0.5},  {1, 40, 14, 14, 24, 3, 1, 1, 0.1},
+        {3, 6, 11, 13, 9, 5, 1, 2, 0.4},
     };
     for (int threads : {1, 2}) {
         nn::set_num_threads(threads);
@@ -53,6 +57,12 @@ TEST_CASE("sparse conv2d equals the dense conv of the masked weight", "[sparse][
             std::string what = "conv " + nn::to_string(x.shape()) + " k" + std::to_string(c.k) + " s" +
                                std::to_string(c.stride) + " threads " + std::to_string(threads);
             testing::require_close(layer->forward(x).to_vector(), want.to_vector(), 1e-5f, 1e-5f, what);
+            // The same pattern with 16-bit and with 32-bit column indices.
+            for (bool compact : {false, true}) {
+                auto pattern = sparse::CsrPattern::of(sparse::from_dense(w, mask), compact);
+                testing::require_close(sparse::conv2d(x, pattern, layer->values, b, layer->shape).to_vector(),
+                                       want.to_vector(), 1e-5f, 1e-5f, what + (compact ? " csr16" : " csr32"));
+            }
             // The inference op with a per-channel affine and ReLU, against the dense one.
             Tensor scale = testing::randn({c.OC}, 7), shift = testing::randn({c.OC}, 8);
             nn::NoGradGuard ng;
@@ -65,7 +75,8 @@ TEST_CASE("sparse conv2d equals the dense conv of the masked weight", "[sparse][
 }
 
 TEST_CASE("sparse conv2d gradients (finite differences) in x, values and bias", "[sparse][conv]") {
-    const ConvCase cases[] = {{2, 3, 6, 6, 4, 3, 1, 1, 0.5}, {2, 2, 7, 6, 3, 3, 2, 1, 0.6}, {2, 3, 4, 4, 5, 1, 1, 0, 0.7}};
+    const ConvCase cases[] = {{2, 3, 6, 6, 4, 3, 1, 1, 0.5}, {2, 2, 7, 6, 3, 3, 2, 1, 0.6}, {2, 3, 4, 4, 5, 1, 1, 0, 0.7},
+                              {1, 2, 5, 4, 3, 3, 1, 0, 0.6}};
     for (const ConvCase& c : cases) {
         Tensor mask = random_mask({c.OC, c.C, c.k, c.k}, c.density, 11);
         Tensor w = masked(testing::randn({c.OC, c.C, c.k, c.k}, 12), mask);
