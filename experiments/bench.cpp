@@ -316,6 +316,9 @@ int main(int argc, char** argv) {
         .add("e2e-models", &sparse_cfg.e2e_models, "sparse suite: models of the end-to-end runs")
         .add("e2e-sparsities", &sparse_cfg.e2e_sparsities, "sparse suite: per-layer magnitude sparsities, end to end")
         .add("e2e-batches", &sparse_cfg.e2e_batches, "sparse suite: batch sizes of the end-to-end runs")
+        .add("conv-train", &sparse_cfg.conv_train,
+             "sparse suite: training step (forward + backward) of vgg's conv layers, sparse vs dense")
+        .add("conv-train-batch", &sparse_cfg.conv_train_batch, "sparse suite: batch of the conv training step")
         .add("e2e-max-conv-density", &sparse_cfg.e2e_max_conv_density,
              "sparse suite: conv layers at or below this density run sparse (< 0: the built-in crossover)");
     try {

@@ -145,22 +145,24 @@ std::map<std::string, std::pair<double, double>> torch_points(const std::vector<
     return out;
 }
 
-// Per-layer magnitude pruning, just enough for the end-to-end benchmark: in every weight of rank >= 2
-// the `sparsity` fraction of smallest |w| is zeroed (ties broken by position). Returns the masks.
+// Magnitude pruning, just enough for the end-to-end benchmarks: the `sparsity` fraction of smallest
+// |w| is zeroed (ties broken by position); returns the mask. For a model, every weight of rank >= 2.
+nn::Tensor prune_magnitude(const nn::Tensor& w, double sparsity) {
+    std::vector<std::pair<float, int64_t>> order(size_t(w.numel()));
+    for (int64_t i = 0; i < w.numel(); i++) order[size_t(i)] = {std::fabs(w.data()[i]), i};
+    int64_t n_prune = int64_t(std::llround(sparsity * double(w.numel())));
+    std::nth_element(order.begin(), order.begin() + n_prune, order.end());
+    nn::Tensor mask = nn::Tensor::ones(w.shape());
+    for (int64_t i = 0; i < n_prune; i++) mask.data()[order[size_t(i)].second] = 0.0f;
+    for (int64_t i = 0; i < w.numel(); i++) w.data()[i] *= mask.data()[i];
+    return mask;
+}
+
 std::map<std::string, nn::Tensor> prune_magnitude(nn::Module& model, double sparsity) {
     std::map<std::string, nn::Tensor> masks;
     nn::NoGradGuard ng;
-    for (auto& [name, w] : model.named_parameters()) {
-        if (w.ndim() < 2) continue;
-        std::vector<std::pair<float, int64_t>> order(size_t(w.numel()));
-        for (int64_t i = 0; i < w.numel(); i++) order[size_t(i)] = {std::fabs(w.data()[i]), i};
-        int64_t n_prune = int64_t(std::llround(sparsity * double(w.numel())));
-        std::nth_element(order.begin(), order.begin() + n_prune, order.end());
-        nn::Tensor mask = nn::Tensor::ones(w.shape());
-        for (int64_t i = 0; i < n_prune; i++) mask.data()[order[size_t(i)].second] = 0.0f;
-        for (int64_t i = 0; i < w.numel(); i++) w.data()[i] *= mask.data()[i];
-        masks[name] = mask;
-    }
+    for (auto& [name, w] : model.named_parameters())
+        if (w.ndim() >= 2) masks[name] = prune_magnitude(w, sparsity);
     return masks;
 }
 
@@ -204,6 +206,40 @@ E2E bench_model(const std::string& spec, double sparsity, int64_t batch, int sam
     r.dense_seconds = best_of(cols[0].times);
     r.sparse_seconds = best_of(cols[1].times);
     return r;
+}
+
+// One training step of a convolution layer: forward, then backward of sum(y) into x, the weight and
+// the bias. vgg's 3x3 layers (channels in, input size, channels out; stride 1, padding 1).
+struct ConvLayerShape {
+    int64_t C, H, OC;
+};
+constexpr ConvLayerShape kVggConvs[] = {{1, 28, 32}, {32, 28, 32}, {32, 14, 64}, {64, 14, 64}, {64, 7, 128}, {128, 7, 128}};
+
+// Sums, over kVggConvs, the fastest training step of the dense layer (nn::conv2d on the masked weight)
+// and of the sparse one (sparse::conv2d on its CSR values), at `sparsity` by magnitude.
+std::pair<double, double> bench_conv_train(double sparsity, int64_t batch, int samples, double min_seconds) {
+    double dense = 0, sparse_total = 0;
+    for (const ConvLayerShape& c : kVggConvs) {
+        nn::Tensor w = random_tensor({c.OC, c.C, 3, 3}, uint64_t(c.C * 131 + c.OC));
+        nn::Tensor mask = prune_magnitude(w, sparsity);
+        nn::Tensor b = nn::Tensor::zeros({c.OC});
+        auto layer = sparse::SparseConv2d::from_dense(w, b, 1, 1, mask);
+        nn::Tensor x = random_tensor({batch, c.C, c.H, c.H}, 17);
+        x.requires_grad_(true);
+        w.requires_grad_(true);
+        b.requires_grad_(true);
+        auto step = [&](const nn::Tensor& y) {
+            nn::sum(y).backward();
+            x.zero_grad();
+        };
+        std::vector<Column> cols;
+        cols.push_back({"dense", [&] { step(nn::conv2d(x, w, b, 1, 1)); }, samples, {}});
+        cols.push_back({"sparse", [&] { step(layer->forward(x)); }, samples, {}});
+        time_interleaved(cols, samples, min_seconds);
+        dense += best_of(cols[0].times);
+        sparse_total += best_of(cols[1].times);
+    }
+    return {dense, sparse_total};
 }
 
 bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
@@ -382,6 +418,23 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
                         csv += nn::str_cat(t, ",", model, ",0,", B, ",", s, ",e2e_sparse,", r.sparse_seconds, ",",
                                            r.dense_seconds / r.sparse_seconds, "\n");
                     }
+        }
+    }
+    if (cfg.conv_train) {
+        std::printf("\n== training step of vgg's conv layers (forward + backward, summed over the layers), batch %lld:"
+                    " sparse::conv2d vs nn::conv2d on the masked weight\n", (long long)cfg.conv_train_batch);
+        auto train_sparsities = parse_doubles(cfg.e2e_sparsities, "e2e-sparsities");
+        for (int t = 1; t <= cfg.max_threads; t++) {
+            nn::set_num_threads(t);
+            for (double s : train_sparsities) {
+                auto [dense, sparse_s] = bench_conv_train(s, cfg.conv_train_batch, cfg.samples, std::max(0.05, cfg.seconds * 5));
+                std::printf("  %d thread(s) %4.0f %%: dense %8.2f ms, sparse %8.2f ms: %5.2fx\n", t, s * 100, dense * 1e3,
+                            sparse_s * 1e3, dense / sparse_s);
+                std::fflush(stdout);
+                csv += nn::str_cat(t, ",vgg-convs,0,", cfg.conv_train_batch, ",", s, ",train_dense,", dense, ",1\n");
+                csv += nn::str_cat(t, ",vgg-convs,0,", cfg.conv_train_batch, ",", s, ",train_sparse,", sparse_s, ",",
+                                   dense / sparse_s, "\n");
+            }
         }
     }
     nn::io::write_text_atomic(nn::io::join(cfg.out, "bench_sparse.csv"), csv);

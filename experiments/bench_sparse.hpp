@@ -26,6 +26,8 @@ struct SparseBenchConfig {
     std::string e2e_sparsities = "0.9,0.95";
     std::string e2e_batches = "1,128";
     double e2e_max_conv_density = -1;  // compile()'s conv threshold (< 0: kConvCrossoverDensity)
+    bool conv_train = true;               // vgg's conv layers, forward + backward, sparse::conv2d vs nn::conv2d
+    int64_t conv_train_batch = 32;
 };
 
 int run_sparse_bench(const SparseBenchConfig& cfg);

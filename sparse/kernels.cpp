@@ -188,11 +188,12 @@ void spmm_split(const Operands& p, isa::SpmmFn fn, int64_t scratch_floats, int64
 }
 
 // fn on num_threads() ranges of batch columns, each a multiple of `lanes` wide (spmmt: rows of the
-// output are shared by many rows of W, columns are not).
+// output are shared by many rows of W, columns are not). Output rows that overlap (ldo < N: column
+// indices that are offsets, the direct convolution) share memory across columns too: one thread.
 void for_batch_columns(const Operands& p, int64_t lanes, isa::RangeFn fn) {
     int T = nn::num_threads();
     int64_t vectors = (p.N + lanes - 1) / lanes;
-    if (T == 1 || vectors < 2 || p.w.nnz() * p.N < kMinParallelWork) {
+    if (T == 1 || vectors < 2 || p.ldo < p.N || p.w.nnz() * p.N < kMinParallelWork) {
         fn(p, 0, p.N, nullptr);
         return;
     }

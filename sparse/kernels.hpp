@@ -53,9 +53,11 @@ CsrRef ref(const Csr16& m);
 //   sddmm: dv[nnz]  +=     (G[M, N] X[K, N]^T) at W's pattern   out = dv, a = G (lda), b = X (ldb)
 // i.e. sddmm gives dv[j] += sum_n G[m, n] X[col[j], n] for each entry j of row m (the weight gradient
 // of a sparse layer). bias[M] may be null; with `accumulate` spmv/spmm add into out (bias included),
-// otherwise they overwrite it. spmmt and sddmm always accumulate. spmm (not batch-major) also takes
-// lda = 1 with column indices that are element offsets into `a`: row k of X is then a + col[k], and
-// rows may overlap. The direct sparse convolution (sparse/ops.cpp) multiplies a padded image so.
+// otherwise they overwrite it. spmmt and sddmm always accumulate. The operand indexed by W's columns
+// may also be given with a row stride of 1 and column indices that are element offsets (row k at
+// base + col[k], rows overlapping): spmm's X (lda = 1, not batch-major), spmmt's D (ldo = 1; then
+// run on one thread) and sddmm's X (ldb = 1). The direct sparse convolution (sparse/ops.cpp) runs on
+// a padded image so.
 struct Operands {
     CsrRef w;
     int64_t N = 1;

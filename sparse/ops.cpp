@@ -1,6 +1,7 @@
 #include "sparse/ops.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "nn/autograd.hpp"
@@ -166,58 +167,90 @@ nn::kernels::ConvGeometry sparse_conv_geometry(const nn::Tensor& x, const CsrPat
 // stride-1 layer (not 1x1 unpadded, which needs neither) whose padded image fits int32 offsets.
 bool runs_direct(const nn::kernels::ConvGeometry& g) {
     const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad;
-    return g.stride == 1 && !g.pointwise() && g.C * Hp * Wp + Wp < (int64_t(1) << 31);
+    return g.stride == 1 && !g.pointwise() && g.C * Hp * Wp + Hp * Wp < (int64_t(1) << 31);
 }
 
 // The direct convolution: with the output computed over rows of the padded width Wp (OW valid columns,
 // then KW - 1 that are discarded), the im2col row of entry (c, kh, kw) is the padded image itself,
 // shifted by c*Hp*Wp + kh*Wp + kw. So the pattern with those offsets as column indices and a row
-// stride of 1 multiplies the image without expanding it KH*KW times. The output row length OH*Wp is
-// rounded up to whole 16-float vectors (more discarded columns) so that no column runs scalar.
-std::vector<int32_t> direct_offsets(const CsrPattern& pattern, const nn::kernels::ConvGeometry& g) {
-    const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad, taps = g.KH * g.KW;
-    std::vector<int32_t> off(size_t(pattern.nnz()));
-    for (size_t j = 0; j < off.size(); j++) {
-        const int64_t k = pattern.compact ? pattern.col16[j] : pattern.col32[j];
-        const int64_t c = k / taps, r = k % taps;
-        off[j] = int32_t(c * Hp * Wp + (r / g.KW) * Wp + r % g.KW);
+// stride of 1 multiplies the image without expanding it KH*KW times; with the discarded columns of dy
+// set to zero, the same offsets give dx (spmmt scatters into the padded gradient) and dW (sddmm). The
+// row length OH*Wp is rounded up to whole 16-float vectors (more discarded columns) so that no column
+// runs scalar; the padded buffers carry zeros after the image for those columns to read.
+struct DirectConv {
+    nn::kernels::ConvGeometry g;
+    int64_t Hp, Wp, wide_n, padded;  // padded: floats of a padded-image buffer
+    std::vector<int32_t> offsets;
+
+    DirectConv(const CsrPattern& pattern, const nn::kernels::ConvGeometry& geometry)
+        : g(geometry), Hp(g.H + 2 * g.pad), Wp(g.W + 2 * g.pad), wide_n((g.OH * Wp + 15) / 16 * 16),
+          padded(g.C * Hp * Wp + wide_n - g.OH * Wp + Wp), offsets(size_t(pattern.nnz())) {
+        const int64_t taps = g.KH * g.KW;
+        for (size_t j = 0; j < offsets.size(); j++) {
+            const int64_t k = pattern.compact ? pattern.col16[j] : pattern.col32[j];
+            const int64_t c = k / taps, r = k % taps;
+            offsets[j] = int32_t(c * Hp * Wp + (r / g.KW) * Wp + r % g.KW);
+        }
     }
-    return off;
-}
+    kernels::CsrRef ref(const CsrPattern& pattern, const float* values) const {
+        kernels::CsrRef r = pattern.ref(values);
+        r.col_idx = offsets.data(), r.index = kernels::IndexWidth::i32;
+        return r;
+    }
+    // The interior of a zeroed padded buffer = x [C, H, W] (the borders stay zero).
+    void pad(float* dst, const float* x) const {
+        for (int64_t c = 0; c < g.C; c++)
+            for (int64_t h = 0; h < g.H; h++)
+                std::copy_n(x + (c * g.H + h) * g.W, g.W, dst + (c * Hp + h + g.pad) * Wp + g.pad);
+    }
+    // dx [C, H, W] += the interior of a padded gradient.
+    void crop_add(float* dx, const float* src) const {
+        for (int64_t c = 0; c < g.C; c++)
+            for (int64_t h = 0; h < g.H; h++) {
+                const float* s = src + (c * Hp + h + g.pad) * Wp + g.pad;
+                float* d = dx + (c * g.H + h) * g.W;
+                for (int64_t w = 0; w < g.W; w++) d[w] += s[w];
+            }
+    }
+    // y [OC, OH, OW] = the valid columns of wide [OC, wide_n].
+    void crop(float* y, const float* wide) const {
+        for (int64_t o = 0; o < g.OC; o++)
+            for (int64_t h = 0; h < g.OH; h++) std::copy_n(wide + o * wide_n + h * Wp, g.OW, y + (o * g.OH + h) * g.OW);
+    }
+    // wide [OC, wide_n] = y [OC, OH, OW] in its valid columns, zero in the discarded ones.
+    void widen(float* wide, const float* y) const {
+        for (int64_t o = 0; o < g.OC; o++) {
+            float* w = wide + o * wide_n;
+            std::fill(w, w + wide_n, 0.0f);
+            for (int64_t h = 0; h < g.OH; h++) std::copy_n(y + (o * g.OH + h) * g.OW, g.OW, w + h * Wp);
+        }
+    }
+};
 
 // y [B, OC, N] = W col(x_b) + bias per image, W = pattern with `values`.
 void sparse_conv_forward(float* y, const float* x, const CsrPattern& pattern, const float* values, const float* bias,
                          const nn::kernels::ConvGeometry& g) {
     const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
-    const bool direct = runs_direct(g);
-    const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad, wide_n = (g.OH * Wp + 15) / 16 * 16;
-    const std::vector<int32_t> offsets = direct ? direct_offsets(pattern, g) : std::vector<int32_t>();
+    const std::optional<DirectConv> direct = runs_direct(g) ? std::optional<DirectConv>(std::in_place, pattern, g)
+                                                            : std::nullopt;
     auto images = [&](int64_t b0, int64_t b1) {
-        // im2col: col [K, N]. Direct: the padded image [C, Hp, Wp] and zeros after it for the last
-        // discarded columns to read, and the output over padded rows [OC, wide_n].
+        // im2col: col [K, N]. Direct: the padded image and the output over padded rows [OC, wide_n].
         nn::Tensor col = g.pointwise() ? nn::Tensor()
-                         : direct      ? nn::Tensor::zeros({g.C * Hp * Wp + wide_n - g.OH * Wp + Wp})
+                         : direct      ? nn::Tensor::zeros({direct->padded})
                                        : nn::Tensor::empty({K, N});
-        nn::Tensor wide = direct ? nn::Tensor::empty({g.OC, wide_n}) : nn::Tensor();
+        nn::Tensor wide = direct ? nn::Tensor::empty({g.OC, direct->wide_n}) : nn::Tensor();
         kernels::Operands p;
-        p.w = pattern.ref(values);
+        p.w = direct ? direct->ref(pattern, values) : pattern.ref(values);
         p.N = N, p.lda = N, p.ldo = N, p.bias = bias;
-        if (direct) {
-            p.w.col_idx = offsets.data(), p.w.index = kernels::IndexWidth::i32;
-            p.N = wide_n, p.lda = 1, p.ldo = wide_n;
-        }
+        if (direct) p.N = direct->wide_n, p.lda = 1, p.ldo = direct->wide_n;
         for (int64_t b = b0; b < b1; b++) {
             const float* xb = x + b * per_x;
             float* yb = y + b * per_y;
             if (direct) {
-                for (int64_t c = 0; c < g.C; c++)
-                    for (int64_t h = 0; h < g.H; h++)
-                        std::copy_n(xb + (c * g.H + h) * g.W, g.W, col.data() + (c * Hp + h + g.pad) * Wp + g.pad);
+                direct->pad(col.data(), xb);
                 p.a = col.data(), p.out = wide.data();
                 kernels::run(kernels::Op::spmm, p);
-                for (int64_t o = 0; o < g.OC; o++)
-                    for (int64_t h = 0; h < g.OH; h++)
-                        std::copy_n(wide.data() + o * wide_n + h * Wp, g.OW, yb + (o * g.OH + h) * g.OW);
+                direct->crop(yb, wide.data());
                 continue;
             }
             if (!g.pointwise()) {
@@ -230,6 +263,96 @@ void sparse_conv_forward(float* y, const float* x, const CsrPattern& pattern, co
     };
     if (nn::num_threads() > 1 && g.B >= nn::num_threads()) nn::parallel_for(g.B, 1, images);
     else images(0, g.B);
+}
+
+// The backward of conv2d for images [b0, b1): dx of those images, and dW and db added into dv and
+// db (the caller's buffers: the gradients themselves or one thread's partial sums). Null outputs are
+// skipped.
+void sparse_conv_backward_images(const float* x, const float* v, const float* dy, const CsrPattern& pattern,
+                                 const nn::kernels::ConvGeometry& g, const DirectConv* direct, int64_t b0, int64_t b1,
+                                 float* dx, float* dv, float* db) {
+    const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
+    // Scratch. im2col: col and dcol [K, N]. Direct: the padded image, its gradient and dy over padded
+    // rows [OC, wide_n] (zero in the discarded columns, so they add nothing).
+    const bool need_col = !g.pointwise() && dv;
+    const int64_t col_floats = direct ? direct->padded : K * N;
+    nn::Tensor col = need_col ? (direct ? nn::Tensor::zeros({col_floats}) : nn::Tensor::empty({col_floats})) : nn::Tensor();
+    nn::Tensor dcol = !g.pointwise() && dx ? nn::Tensor::empty({col_floats}) : nn::Tensor();
+    nn::Tensor dyw = direct ? nn::Tensor::empty({g.OC, direct->wide_n}) : nn::Tensor();
+    kernels::Operands q;
+    q.w = direct ? direct->ref(pattern, v) : pattern.ref(v);
+    q.N = N, q.lda = N, q.ldb = N, q.ldo = N;
+    if (direct) q.N = direct->wide_n, q.lda = direct->wide_n, q.ldb = 1, q.ldo = 1;
+    for (int64_t i = b0; i < b1; i++) {
+        const float* dyb = dy + i * per_y;
+        q.a = dyb;
+        if (direct) {
+            direct->widen(dyw.data(), dyb);
+            q.a = dyw.data();
+        }
+        if (dx) {  // dx_b += col2im(W^T dy_b), or the interior of the padded gradient
+            float* dxb = dx + i * per_x;
+            if (g.pointwise()) {
+                q.out = dxb;
+                kernels::run(kernels::Op::spmmt, q);
+            } else {
+                dcol.zero_();
+                q.out = dcol.data();
+                kernels::run(kernels::Op::spmmt, q);
+                if (direct) direct->crop_add(dxb, dcol.data());
+                else nn::kernels::col2im_add(dxb, dcol.data(), g);
+            }
+        }
+        if (dv) {  // dW += dy_b col_b^T at the pattern
+            const float* xb = x + i * per_x;
+            if (direct) direct->pad(col.data(), xb);
+            else if (need_col) nn::kernels::im2col(col.data(), xb, g);
+            q.b = need_col ? col.data() : xb, q.out = dv;
+            kernels::run(kernels::Op::sddmm, q);
+        }
+        if (db)
+            for (int64_t o = 0; o < g.OC; o++) {
+                float s = 0.0f;
+                for (int64_t n = 0; n < N; n++) s += dyb[o * N + n];
+                db[o] += s;
+            }
+    }
+}
+
+// With at least as many images as threads, each thread takes a range of images and sums dW and db
+// into its own buffers, added in thread order (results depend on the thread count, not on timing);
+// otherwise images run one after another and each product is split across the threads.
+void sparse_conv_backward(const nn::Tensor& x, const nn::Tensor& v, const nn::Tensor& b, const nn::Tensor& dy,
+                          const CsrPattern& pattern, const nn::kernels::ConvGeometry& g) {
+    const std::optional<DirectConv> direct =
+        runs_direct(g) ? std::optional<DirectConv>(std::in_place, pattern, g) : std::nullopt;
+    const DirectConv* d = direct ? &*direct : nullptr;
+    // Gradient buffers are created here, before any thread writes into them.
+    float* dx = x.requires_grad() ? x.grad_data() : nullptr;
+    float* dv_out = v.requires_grad() ? v.grad_data() : nullptr;
+    float* db_out = b.defined() && b.requires_grad() ? b.grad_data() : nullptr;
+    const bool want_dv = dv_out != nullptr, want_db = db_out != nullptr;
+    const int T = nn::num_threads();
+    if (T == 1 || g.B < T || nn::inside_parallel_region()) {
+        sparse_conv_backward_images(x.data(), v.data(), dy.data(), pattern, g, d, 0, g.B, dx, dv_out, db_out);
+        return;
+    }
+    const int64_t nnz = pattern.nnz();
+    std::vector<std::vector<float>> dv(static_cast<size_t>(T)), db(static_cast<size_t>(T));
+    nn::parallel_run([&](int t) {
+        int64_t b0, b1;
+        nn::chunk_range(g.B, T, t, b0, b1);
+        if (want_dv) dv[size_t(t)].assign(size_t(nnz), 0.0f);
+        if (want_db) db[size_t(t)].assign(size_t(g.OC), 0.0f);
+        sparse_conv_backward_images(x.data(), v.data(), dy.data(), pattern, g, d, b0, b1, dx,
+                                    want_dv ? dv[size_t(t)].data() : nullptr, want_db ? db[size_t(t)].data() : nullptr);
+    });
+    for (int t = 0; t < T; t++) {
+        if (want_dv)
+            for (int64_t j = 0; j < nnz; j++) dv_out[j] += dv[size_t(t)][size_t(j)];
+        if (want_db)
+            for (int64_t o = 0; o < g.OC; o++) db_out[o] += db[size_t(t)][size_t(o)];
+    }
 }
 
 }  // namespace
@@ -246,47 +369,7 @@ nn::Tensor conv2d(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern
     sparse_conv_forward(y.data(), x.data(), *pattern, v.data(), b.defined() ? b.data() : nullptr, g);
     if (nn::any_requires_grad({&x, &v, &b})) {
         nn::attach_grad_fn(y, "sparse_conv2d", {x, v, b}, [x, v, b, pattern, g](const nn::Tensor& dy_in) {
-            nn::Tensor dy = dy_in.contiguous();
-            const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
-            const bool need_col = !g.pointwise();
-            nn::Tensor col = need_col ? nn::Tensor::empty({K, N}) : nn::Tensor();
-            nn::Tensor dcol = x.requires_grad() ? nn::Tensor::empty({K, N}) : nn::Tensor();
-            kernels::Operands q;
-            q.w = pattern->ref(v.data());
-            q.N = N, q.lda = N, q.ldb = N, q.ldo = N;
-            for (int64_t i = 0; i < g.B; i++) {
-                const float* dyb = dy.data() + i * per_y;
-                q.a = dyb;
-                if (x.requires_grad()) {  // dx_b += col2im(W^T dy_b)
-                    float* dxb = x.grad_data() + i * per_x;
-                    if (need_col) {
-                        dcol.zero_();
-                        q.out = dcol.data();
-                        kernels::run(kernels::Op::spmmt, q);
-                        nn::kernels::col2im_add(dxb, dcol.data(), g);
-                    } else {
-                        q.out = dxb;
-                        kernels::run(kernels::Op::spmmt, q);
-                    }
-                }
-                if (v.requires_grad()) {  // dW += dy_b col_b^T at the pattern
-                    const float* xb = x.data() + i * per_x;
-                    if (need_col) {
-                        nn::kernels::im2col(col.data(), xb, g);
-                        xb = col.data();
-                    }
-                    q.b = xb, q.out = v.grad_data();
-                    kernels::run(kernels::Op::sddmm, q);
-                }
-                if (b.defined() && b.requires_grad()) {
-                    float* db = b.grad_data();
-                    for (int64_t o = 0; o < g.OC; o++) {
-                        float s = 0.0f;
-                        for (int64_t n = 0; n < N; n++) s += dyb[o * N + n];
-                        db[o] += s;
-                    }
-                }
-            }
+            sparse_conv_backward(x, v, b, dy_in.contiguous(), *pattern, g);
         });
     }
     return y;

@@ -75,9 +75,12 @@ TEST_CASE("sparse conv2d equals the dense conv of the masked weight", "[sparse][
 }
 
 TEST_CASE("sparse conv2d gradients (finite differences) in x, values and bias", "[sparse][conv]") {
+    // Stride 1 runs directly on the padded image, forward and backward; stride 2 and 1x1 on im2col.
     const ConvCase cases[] = {{2, 3, 6, 6, 4, 3, 1, 1, 0.5}, {2, 2, 7, 6, 3, 3, 2, 1, 0.6}, {2, 3, 4, 4, 5, 1, 1, 0, 0.7},
-                              {1, 2, 5, 4, 3, 3, 1, 0, 0.6}};
+                              {1, 2, 5, 4, 3, 3, 1, 0, 0.6}, {2, 2, 5, 5, 3, 5, 1, 2, 0.5}};
+    for (int threads : {1, 2})
     for (const ConvCase& c : cases) {
+        nn::set_num_threads(threads);
         Tensor mask = random_mask({c.OC, c.C, c.k, c.k}, c.density, 11);
         Tensor w = masked(testing::randn({c.OC, c.C, c.k, c.k}, 12), mask);
         auto pattern = sparse::CsrPattern::of(sparse::from_dense(w, mask), false);
@@ -87,6 +90,7 @@ TEST_CASE("sparse conv2d gradients (finite differences) in x, values and bias", 
             [&](const std::vector<Tensor>& in) { return sparse::conv2d(in[0], pattern, in[1], in[2], shape); },
             {testing::randn({c.B, c.C, c.H, c.W}, 13), values, testing::randn({c.OC}, 14)});
     }
+    nn::set_num_threads(1);
 }
 
 TEST_CASE("sparse conv2d: bad inputs are errors naming the problem", "[sparse][conv]") {
