@@ -57,6 +57,31 @@ ConvGeometry conv_geometry(int64_t B, int64_t C, int64_t H, int64_t W, int64_t O
 void im2col(float* col, const float* x, const ConvGeometry& g);
 void col2im_add(float* dx, const float* dcol, const ConvGeometry& g);
 
+// Phase planes: the layout in which every tap of a convolution is a shift, so that no im2col matrix
+// is needed. With stride s, tap (kh, kw) of output (oh, ow) reads padded input (oh s + kh, ow s + kw),
+// which is element (oh + kh/s, ow + kw/s) of phase (kh % s, kw % s): phase (ph, pw) of channel c is
+// the sub-image xpad[c][i s + ph][j s + pw] (Hq x Wq). Row k = (c, kh, kw) of the im2col matrix is
+// then the phase planes read from offset tap(c, kh, kw) over "virtual" columns v = oh Wq + ow, of
+// which those with ow >= OW are computed and dropped. With s = 1 there is one phase, the padded image.
+struct Phases {
+    int64_t s, Hq, Wq, plane;  // stride, phase plane size
+    explicit Phases(const ConvGeometry& g)
+        : s(g.stride), Hq((g.H + 2 * g.pad + g.stride - 1) / g.stride), Wq((g.W + 2 * g.pad + g.stride - 1) / g.stride),
+          plane(Hq * Wq) {}
+    // Floats of the phase planes of one image.
+    int64_t planes(const ConvGeometry& g) const { return g.C * s * s * plane; }
+    // Offset of tap (kh, kw) of channel c: phase plane, then the shift inside it.
+    int64_t tap(int64_t c, int64_t kh, int64_t kw) const {
+        return ((c * s + kh % s) * s + kw % s) * plane + (kh / s) * Wq + kw / s;
+    }
+};
+// xq (C, s, s, Hq, Wq) = the phase planes of x (C,H,W) padded by p, then `slack` zeros.
+void pad_phases(float* xq, const float* x, int64_t C, int64_t H, int64_t W, int64_t p, const Phases& ph, int64_t slack);
+// dx (C,H,W) += the interior of the phase planes dxq (the adjoint of pad_phases).
+void unphase_add(float* dx, const float* dxq, int64_t C, int64_t H, int64_t W, int64_t p, const Phases& ph);
+// off[k] = tap(c, kh, kw) for every row k = (c, kh, kw) of the im2col matrix.
+void phase_offsets(int32_t* off, const ConvGeometry& g, const Phases& ph);
+
 // Floats of scratch memory conv2d_forward / conv2d_backward need with `n_threads` threads.
 int64_t conv2d_forward_workspace(const ConvGeometry& g, int n_threads);
 int64_t conv2d_backward_workspace(const ConvGeometry& g, int n_threads);

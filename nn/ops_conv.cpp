@@ -402,65 +402,6 @@ void shifted_offsets(int32_t* off, int64_t C, int64_t KH, int64_t KW, int64_t Hp
             for (int64_t kw = 0; kw < KW; kw++) off[(c * KH + kh) * KW + kw] = int32_t((c * Hp + kh) * Wp + kw);
 }
 
-// Phase planes of a strided convolution. With stride s, tap (kh, kw) of output (oh, ow) reads padded
-// input (oh s + kh, ow s + kw), which is element (oh + kh/s, ow + kw/s) of phase (kh % s, kw % s):
-// phase (ph, pw) of channel c is the sub-image xpad[c][i s + ph][j s + pw] (Hq x Wq). Every tap is
-// then a shift inside one phase plane, and the strided convolution becomes the same shifted gemm as
-// a stride-1 one (which is the case s = 1: one phase, the padded image itself).
-struct Phases {
-    int64_t s, Hq, Wq, plane;  // stride, phase plane size
-    Phases(const ConvGeometry& g)
-        : s(g.stride), Hq((g.H + 2 * g.pad + g.stride - 1) / g.stride), Wq((g.W + 2 * g.pad + g.stride - 1) / g.stride),
-          plane(Hq * Wq) {}
-    // Offset of tap (kh, kw) of channel c: phase plane, then the shift inside it.
-    int64_t tap(int64_t c, int64_t kh, int64_t kw) const {
-        return ((c * s + kh % s) * s + kw % s) * plane + (kh / s) * Wq + kw / s;
-    }
-};
-
-// xq (C, s, s, Hq, Wq) = the phase planes of x (C,H,W) padded by p, then `slack` zeros.
-void pad_phases(float* __restrict xq, const float* __restrict x, int64_t C, int64_t H, int64_t W, int64_t p,
-                const Phases& ph, int64_t slack) {
-    if (ph.s == 1) return pad_planes(xq, x, nullptr, C, H, W, p, slack);
-    const int64_t s = ph.s;
-    std::memset(xq, 0, size_t(C * s * s * ph.plane + slack) * sizeof(float));
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t h = 0; h < H; h++) {
-            const int64_t hp = h + p;
-            const float* __restrict src = x + (c * H + h) * W;
-            float* row = xq + ((c * s + hp % s) * s) * ph.plane + (hp / s) * ph.Wq;
-            for (int64_t pw = 0; pw < s; pw++) {  // padded column j s + pw is input column j s + pw - p
-                float* __restrict dst = row + pw * ph.plane;
-                const int64_t j0 = p > pw ? (p - pw + s - 1) / s : 0, j1 = std::min(ph.Wq, (W + p - pw + s - 1) / s);
-                for (int64_t j = j0; j < j1; j++) dst[j] = src[j * s + pw - p];
-            }
-        }
-}
-
-// dx (C,H,W) += the interior of the phase planes dxq (the adjoint of pad_phases).
-void unphase_add(float* __restrict dx, const float* __restrict dxq, int64_t C, int64_t H, int64_t W, int64_t p,
-                 const Phases& ph) {
-    const int64_t s = ph.s;
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t h = 0; h < H; h++) {
-            const int64_t hp = h + p;
-            float* __restrict dst = dx + (c * H + h) * W;
-            const float* row = dxq + ((c * s + hp % s) * s) * ph.plane + (hp / s) * ph.Wq;
-            for (int64_t pw = 0; pw < s; pw++) {
-                const float* __restrict src = row + pw * ph.plane;
-                const int64_t j0 = p > pw ? (p - pw + s - 1) / s : 0, j1 = std::min(ph.Wq, (W + p - pw + s - 1) / s);
-                for (int64_t j = j0; j < j1; j++) dst[j * s + pw - p] += src[j];
-            }
-        }
-}
-
-// Row offsets of the forward gemm: k = (c, kh, kw) -> Phases::tap.
-void phase_offsets(int32_t* off, const ConvGeometry& g, const Phases& ph) {
-    for (int64_t c = 0; c < g.C; c++)
-        for (int64_t kh = 0; kh < g.KH; kh++)
-            for (int64_t kw = 0; kw < g.KW; kw++) off[(c * g.KH + kh) * g.KW + kw] = int32_t(ph.tap(c, kh, kw));
-}
-
 void strided_offsets(int32_t* off, int64_t K, int64_t stride) {
     for (int64_t k = 0; k < K; k++) off[k] = int32_t(k * stride);
 }
@@ -796,8 +737,47 @@ bool uses_winograd(const ConvGeometry& g) {
     return winograd_fits(g.C, g.OC, g.KH, g.KW, g.stride, g.pad, winograd_tiles(g.B, g.OH, g.OW));
 }
 
-namespace {
+void pad_phases(float* __restrict xq, const float* __restrict x, int64_t C, int64_t H, int64_t W, int64_t p,
+                const Phases& ph, int64_t slack) {
+    if (ph.s == 1) return pad_planes(xq, x, nullptr, C, H, W, p, slack);
+    const int64_t s = ph.s;
+    std::memset(xq, 0, size_t(C * s * s * ph.plane + slack) * sizeof(float));
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t hp = h + p;
+            const float* __restrict src = x + (c * H + h) * W;
+            float* row = xq + ((c * s + hp % s) * s) * ph.plane + (hp / s) * ph.Wq;
+            for (int64_t pw = 0; pw < s; pw++) {  // padded column j s + pw is input column j s + pw - p
+                float* __restrict dst = row + pw * ph.plane;
+                const int64_t j0 = p > pw ? (p - pw + s - 1) / s : 0, j1 = std::min(ph.Wq, (W + p - pw + s - 1) / s);
+                for (int64_t j = j0; j < j1; j++) dst[j] = src[j * s + pw - p];
+            }
+        }
+}
 
+void unphase_add(float* __restrict dx, const float* __restrict dxq, int64_t C, int64_t H, int64_t W, int64_t p,
+                 const Phases& ph) {
+    const int64_t s = ph.s;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t hp = h + p;
+            float* __restrict dst = dx + (c * H + h) * W;
+            const float* row = dxq + ((c * s + hp % s) * s) * ph.plane + (hp / s) * ph.Wq;
+            for (int64_t pw = 0; pw < s; pw++) {
+                const float* __restrict src = row + pw * ph.plane;
+                const int64_t j0 = p > pw ? (p - pw + s - 1) / s : 0, j1 = std::min(ph.Wq, (W + p - pw + s - 1) / s);
+                for (int64_t j = j0; j < j1; j++) dst[j * s + pw - p] += src[j];
+            }
+        }
+}
+
+void phase_offsets(int32_t* off, const ConvGeometry& g, const Phases& ph) {
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t kh = 0; kh < g.KH; kh++)
+            for (int64_t kw = 0; kw < g.KW; kw++) off[(c * g.KH + kh) * g.KW + kw] = int32_t(ph.tap(c, kh, kw));
+}
+
+namespace {
 
 // Layout of the forward: the phase planes of one image (the padded image when stride 1) and the
 // virtual columns of the shifted gemm.
@@ -807,7 +787,7 @@ struct ForwardPlan {
     Columns cols;
     int64_t per_thread;
     explicit ForwardPlan(const ConvGeometry& g)
-        : ph(g), planes(g.C * g.stride * g.stride * ph.plane), b_size(round16(planes + ph.Wq + g.KW + kMaxNT)),
+        : ph(g), planes(ph.planes(g)), b_size(round16(planes + ph.Wq + g.KW + kMaxNT)),
           cols(make_columns(g.OH, g.OW, ph.Wq, g.OC)), per_thread(b_size + gemm_scratch(g.OC)) {}
 };
 

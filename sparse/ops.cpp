@@ -1,7 +1,6 @@
 #include "sparse/ops.hpp"
 
 #include <algorithm>
-#include <optional>
 #include <vector>
 
 #include "nn/autograd.hpp"
@@ -163,102 +162,89 @@ nn::kernels::ConvGeometry sparse_conv_geometry(const nn::Tensor& x, const CsrPat
     return nn::kernels::conv_geometry(x.size(0), C, x.size(2), x.size(3), pattern.rows, KH, KH, s.stride, s.padding);
 }
 
-// Whether a convolution runs directly on the zero-padded image instead of on its im2col matrix: a
-// stride-1 layer (not 1x1 unpadded, which needs neither) whose padded image fits int32 offsets.
-bool runs_direct(const nn::kernels::ConvGeometry& g) {
-    const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad;
-    return g.stride == 1 && !g.pointwise() && g.C * Hp * Wp + Hp * Wp < (int64_t(1) << 31);
-}
-
-// The direct convolution: with the output computed over rows of the padded width Wp (OW valid columns,
-// then KW - 1 that are discarded), the im2col row of entry (c, kh, kw) is the padded image itself,
-// shifted by c*Hp*Wp + kh*Wp + kw. So the pattern with those offsets as column indices and a row
-// stride of 1 multiplies the image without expanding it KH*KW times; with the discarded columns of dy
-// set to zero, the same offsets give dx (spmmt scatters into the padded gradient) and dW (sddmm). The
-// row length OH*Wp is rounded up to whole 16-float vectors (more discarded columns) so that no column
-// runs scalar; the padded buffers carry zeros after the image for those columns to read.
-struct DirectConv {
+// How the products of one layer read the image. A 1x1 stride-1 unpadded convolution multiplies the
+// image itself ([C, H*W] is its im2col matrix). Any other runs directly on nn's phase planes
+// (nn::kernels::Phases: the zero-padded image itself at stride 1), in which row k = (c, kh, kw) of the
+// im2col matrix is the planes read from offset tap(c, kh, kw) over virtual columns v = oh Wq + ow,
+// those with ow >= OW dropped. So the pattern with each entry's tap offset as its column index and a
+// row stride of 1 multiplies the planes without an im2col matrix; with dy widened by zeros into the
+// dropped columns, the same offsets give dx (spmmt scatters into the planes' gradient) and dW (sddmm).
+// The row length OH*Wq is rounded up to whole 16-float vectors (more dropped columns) so that no
+// column runs scalar.
+struct ConvLayout {
     nn::kernels::ConvGeometry g;
-    int64_t Hp, Wp, wide_n, padded;  // padded: floats of a padded-image buffer
-    std::vector<int32_t> offsets;
+    bool direct;
+    nn::kernels::Phases ph;
+    int64_t wide_n, slack, padded;  // direct: row length, floats after the planes, floats of a planes buffer
+    std::vector<int32_t> offsets;   // direct: each entry's tap offset
 
-    DirectConv(const CsrPattern& pattern, const nn::kernels::ConvGeometry& geometry)
-        : g(geometry), Hp(g.H + 2 * g.pad), Wp(g.W + 2 * g.pad), wide_n((g.OH * Wp + 15) / 16 * 16),
-          padded(g.C * Hp * Wp + wide_n - g.OH * Wp + Wp), offsets(size_t(pattern.nnz())) {
-        const int64_t taps = g.KH * g.KW;
-        for (size_t j = 0; j < offsets.size(); j++) {
-            const int64_t k = pattern.compact ? pattern.col16[j] : pattern.col32[j];
-            const int64_t c = k / taps, r = k % taps;
-            offsets[j] = int32_t(c * Hp * Wp + (r / g.KW) * Wp + r % g.KW);
-        }
+    ConvLayout(const CsrPattern& pattern, const nn::kernels::ConvGeometry& geometry)
+        : g(geometry), direct(!g.pointwise()), ph(g), wide_n(direct ? (g.OH * ph.Wq + 15) / 16 * 16 : g.N()),
+          slack(wide_n - g.OH * ph.Wq + ph.Wq + g.KW), padded(ph.planes(g) + slack) {
+        if (!direct) return;
+        ENSURE(ph.planes(g) < (int64_t(1) << 31), "sparse::conv2d: the padded input ", g.C, "x", g.H + 2 * g.pad, "x",
+               g.W + 2 * g.pad, " is too large for 32-bit offsets");
+        std::vector<int32_t> taps(size_t(g.K()));
+        nn::kernels::phase_offsets(taps.data(), g, ph);
+        offsets.resize(size_t(pattern.nnz()));
+        for (size_t j = 0; j < offsets.size(); j++)
+            offsets[j] = taps[pattern.compact ? size_t(pattern.col16[j]) : size_t(pattern.col32[j])];
     }
-    kernels::CsrRef ref(const CsrPattern& pattern, const float* values) const {
-        kernels::CsrRef r = pattern.ref(values);
-        r.col_idx = offsets.data(), r.index = kernels::IndexWidth::i32;
-        return r;
+    // The operands of this layer's products over wide_n columns: W (with tap offsets when direct);
+    // the operand indexed by W's columns (the image or planes: spmm's X, sddmm's X, spmmt's output)
+    // has row stride 1 when direct, the one indexed by W's rows (y, dy) row stride wide_n.
+    kernels::Operands operands(const CsrPattern& pattern, const float* values, kernels::Op op) const {
+        kernels::Operands p;
+        p.w = pattern.ref(values);
+        if (direct) p.w.col_idx = offsets.data(), p.w.index = kernels::IndexWidth::i32;
+        const int64_t image_stride = direct ? 1 : wide_n;
+        p.N = wide_n;
+        p.lda = op == kernels::Op::spmm ? image_stride : wide_n;
+        p.ldb = image_stride;
+        p.ldo = op == kernels::Op::spmmt ? image_stride : wide_n;
+        return p;
     }
-    // The interior of a zeroed padded buffer = x [C, H, W] (the borders stay zero).
-    void pad(float* dst, const float* x) const {
-        for (int64_t c = 0; c < g.C; c++)
-            for (int64_t h = 0; h < g.H; h++)
-                std::copy_n(x + (c * g.H + h) * g.W, g.W, dst + (c * Hp + h + g.pad) * Wp + g.pad);
-    }
-    // dx [C, H, W] += the interior of a padded gradient.
-    void crop_add(float* dx, const float* src) const {
-        for (int64_t c = 0; c < g.C; c++)
-            for (int64_t h = 0; h < g.H; h++) {
-                const float* s = src + (c * Hp + h + g.pad) * Wp + g.pad;
-                float* d = dx + (c * g.H + h) * g.W;
-                for (int64_t w = 0; w < g.W; w++) d[w] += s[w];
-            }
-    }
+    void pad(float* dst, const float* x) const { nn::kernels::pad_phases(dst, x, g.C, g.H, g.W, g.pad, ph, slack); }
+    void crop_add(float* dx, const float* src) const { nn::kernels::unphase_add(dx, src, g.C, g.H, g.W, g.pad, ph); }
     // y [OC, OH, OW] = the valid columns of wide [OC, wide_n].
     void crop(float* y, const float* wide) const {
         for (int64_t o = 0; o < g.OC; o++)
-            for (int64_t h = 0; h < g.OH; h++) std::copy_n(wide + o * wide_n + h * Wp, g.OW, y + (o * g.OH + h) * g.OW);
+            for (int64_t h = 0; h < g.OH; h++)
+                std::copy_n(wide + o * wide_n + h * ph.Wq, g.OW, y + (o * g.OH + h) * g.OW);
     }
-    // wide [OC, wide_n] = y [OC, OH, OW] in its valid columns, zero in the discarded ones.
+    // wide [OC, wide_n] = y [OC, OH, OW] in its valid columns, zero in the dropped ones.
     void widen(float* wide, const float* y) const {
         for (int64_t o = 0; o < g.OC; o++) {
             float* w = wide + o * wide_n;
             std::fill(w, w + wide_n, 0.0f);
-            for (int64_t h = 0; h < g.OH; h++) std::copy_n(y + (o * g.OH + h) * g.OW, g.OW, w + h * Wp);
+            for (int64_t h = 0; h < g.OH; h++) std::copy_n(y + (o * g.OH + h) * g.OW, g.OW, w + h * ph.Wq);
         }
     }
 };
 
-// y [B, OC, N] = W col(x_b) + bias per image, W = pattern with `values`.
+// y [B, OC, OH, OW] = W col(x_b) + bias per image, W = pattern with `values`.
 void sparse_conv_forward(float* y, const float* x, const CsrPattern& pattern, const float* values, const float* bias,
                          const nn::kernels::ConvGeometry& g) {
-    const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
-    const std::optional<DirectConv> direct = runs_direct(g) ? std::optional<DirectConv>(std::in_place, pattern, g)
-                                                            : std::nullopt;
+    const ConvLayout layout(pattern, g);
+    const int64_t per_x = g.C * g.H * g.W, per_y = g.OC * g.N();
     auto images = [&](int64_t b0, int64_t b1) {
-        // im2col: col [K, N]. Direct: the padded image and the output over padded rows [OC, wide_n].
-        nn::Tensor col = g.pointwise() ? nn::Tensor()
-                         : direct      ? nn::Tensor::zeros({direct->padded})
-                                       : nn::Tensor::empty({K, N});
-        nn::Tensor wide = direct ? nn::Tensor::empty({g.OC, direct->wide_n}) : nn::Tensor();
-        kernels::Operands p;
-        p.w = direct ? direct->ref(pattern, values) : pattern.ref(values);
-        p.N = N, p.lda = N, p.ldo = N, p.bias = bias;
-        if (direct) p.N = direct->wide_n, p.lda = 1, p.ldo = direct->wide_n;
+        // Direct: the planes and the output over rows of the plane width [OC, wide_n].
+        nn::Tensor planes = layout.direct ? nn::Tensor::empty({layout.padded}) : nn::Tensor();
+        nn::Tensor wide = layout.direct ? nn::Tensor::empty({g.OC, layout.wide_n}) : nn::Tensor();
+        kernels::Operands p = layout.operands(pattern, values, kernels::Op::spmm);
+        p.bias = bias;
         for (int64_t b = b0; b < b1; b++) {
             const float* xb = x + b * per_x;
             float* yb = y + b * per_y;
-            if (direct) {
-                direct->pad(col.data(), xb);
-                p.a = col.data(), p.out = wide.data();
+            if (layout.direct) {
+                layout.pad(planes.data(), xb);
+                p.a = planes.data(), p.out = wide.data();
                 kernels::run(kernels::Op::spmm, p);
-                direct->crop(yb, wide.data());
-                continue;
+                layout.crop(yb, wide.data());
+            } else {
+                p.a = xb, p.out = yb;
+                kernels::run(p.N == 1 ? kernels::Op::spmv : kernels::Op::spmm, p);
             }
-            if (!g.pointwise()) {
-                nn::kernels::im2col(col.data(), xb, g);
-                xb = col.data();
-            }
-            p.a = xb, p.out = yb;
-            kernels::run(N == 1 ? kernels::Op::spmv : kernels::Op::spmm, p);
         }
     };
     if (nn::num_threads() > 1 && g.B >= nn::num_threads()) nn::parallel_for(g.B, 1, images);
@@ -269,46 +255,36 @@ void sparse_conv_forward(float* y, const float* x, const CsrPattern& pattern, co
 // db (the caller's buffers: the gradients themselves or one thread's partial sums). Null outputs are
 // skipped.
 void sparse_conv_backward_images(const float* x, const float* v, const float* dy, const CsrPattern& pattern,
-                                 const nn::kernels::ConvGeometry& g, const DirectConv* direct, int64_t b0, int64_t b1,
-                                 float* dx, float* dv, float* db) {
-    const int64_t K = g.K(), N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
-    // Scratch. im2col: col and dcol [K, N]. Direct: the padded image, its gradient and dy over padded
-    // rows [OC, wide_n] (zero in the discarded columns, so they add nothing).
-    const bool need_col = !g.pointwise() && dv;
-    const int64_t col_floats = direct ? direct->padded : K * N;
-    nn::Tensor col = need_col ? (direct ? nn::Tensor::zeros({col_floats}) : nn::Tensor::empty({col_floats})) : nn::Tensor();
-    nn::Tensor dcol = !g.pointwise() && dx ? nn::Tensor::empty({col_floats}) : nn::Tensor();
-    nn::Tensor dyw = direct ? nn::Tensor::empty({g.OC, direct->wide_n}) : nn::Tensor();
-    kernels::Operands q;
-    q.w = direct ? direct->ref(pattern, v) : pattern.ref(v);
-    q.N = N, q.lda = N, q.ldb = N, q.ldo = N;
-    if (direct) q.N = direct->wide_n, q.lda = direct->wide_n, q.ldb = 1, q.ldo = 1;
+                                 const ConvLayout& layout, int64_t b0, int64_t b1, float* dx, float* dv, float* db) {
+    const nn::kernels::ConvGeometry& g = layout.g;
+    const int64_t N = g.N(), per_x = g.C * g.H * g.W, per_y = g.OC * N;
+    // Direct: the planes (for dW), their gradient (for dx) and dy widened to [OC, wide_n].
+    nn::Tensor planes = layout.direct && dv ? nn::Tensor::empty({layout.padded}) : nn::Tensor();
+    nn::Tensor dplanes = layout.direct && dx ? nn::Tensor::empty({layout.padded}) : nn::Tensor();
+    nn::Tensor dyw = layout.direct ? nn::Tensor::empty({g.OC, layout.wide_n}) : nn::Tensor();
+    kernels::Operands qt = layout.operands(pattern, v, kernels::Op::spmmt);
+    kernels::Operands qs = layout.operands(pattern, v, kernels::Op::sddmm);
     for (int64_t i = b0; i < b1; i++) {
         const float* dyb = dy + i * per_y;
-        q.a = dyb;
-        if (direct) {
-            direct->widen(dyw.data(), dyb);
-            q.a = dyw.data();
-        }
-        if (dx) {  // dx_b += col2im(W^T dy_b), or the interior of the padded gradient
+        if (layout.direct) layout.widen(dyw.data(), dyb);
+        qt.a = qs.a = layout.direct ? dyw.data() : dyb;
+        if (dx) {  // dx_b += W^T dy_b, scattered into the planes' gradient when direct
             float* dxb = dx + i * per_x;
-            if (g.pointwise()) {
-                q.out = dxb;
-                kernels::run(kernels::Op::spmmt, q);
+            if (layout.direct) {
+                dplanes.zero_();
+                qt.out = dplanes.data();
+                kernels::run(kernels::Op::spmmt, qt);
+                layout.crop_add(dxb, dplanes.data());
             } else {
-                dcol.zero_();
-                q.out = dcol.data();
-                kernels::run(kernels::Op::spmmt, q);
-                if (direct) direct->crop_add(dxb, dcol.data());
-                else nn::kernels::col2im_add(dxb, dcol.data(), g);
+                qt.out = dxb;
+                kernels::run(kernels::Op::spmmt, qt);
             }
         }
         if (dv) {  // dW += dy_b col_b^T at the pattern
             const float* xb = x + i * per_x;
-            if (direct) direct->pad(col.data(), xb);
-            else if (need_col) nn::kernels::im2col(col.data(), xb, g);
-            q.b = need_col ? col.data() : xb, q.out = dv;
-            kernels::run(kernels::Op::sddmm, q);
+            if (layout.direct) layout.pad(planes.data(), xb);
+            qs.b = layout.direct ? planes.data() : xb, qs.out = dv;
+            kernels::run(kernels::Op::sddmm, qs);
         }
         if (db)
             for (int64_t o = 0; o < g.OC; o++) {
@@ -324,9 +300,7 @@ void sparse_conv_backward_images(const float* x, const float* v, const float* dy
 // otherwise images run one after another and each product is split across the threads.
 void sparse_conv_backward(const nn::Tensor& x, const nn::Tensor& v, const nn::Tensor& b, const nn::Tensor& dy,
                           const CsrPattern& pattern, const nn::kernels::ConvGeometry& g) {
-    const std::optional<DirectConv> direct =
-        runs_direct(g) ? std::optional<DirectConv>(std::in_place, pattern, g) : std::nullopt;
-    const DirectConv* d = direct ? &*direct : nullptr;
+    const ConvLayout layout(pattern, g);
     // Gradient buffers are created here, before any thread writes into them.
     float* dx = x.requires_grad() ? x.grad_data() : nullptr;
     float* dv_out = v.requires_grad() ? v.grad_data() : nullptr;
@@ -334,7 +308,7 @@ void sparse_conv_backward(const nn::Tensor& x, const nn::Tensor& v, const nn::Te
     const bool want_dv = dv_out != nullptr, want_db = db_out != nullptr;
     const int T = nn::num_threads();
     if (T == 1 || g.B < T || nn::inside_parallel_region()) {
-        sparse_conv_backward_images(x.data(), v.data(), dy.data(), pattern, g, d, 0, g.B, dx, dv_out, db_out);
+        sparse_conv_backward_images(x.data(), v.data(), dy.data(), pattern, layout, 0, g.B, dx, dv_out, db_out);
         return;
     }
     const int64_t nnz = pattern.nnz();
@@ -344,7 +318,7 @@ void sparse_conv_backward(const nn::Tensor& x, const nn::Tensor& v, const nn::Te
         nn::chunk_range(g.B, T, t, b0, b1);
         if (want_dv) dv[size_t(t)].assign(size_t(nnz), 0.0f);
         if (want_db) db[size_t(t)].assign(size_t(g.OC), 0.0f);
-        sparse_conv_backward_images(x.data(), v.data(), dy.data(), pattern, g, d, b0, b1, dx,
+        sparse_conv_backward_images(x.data(), v.data(), dy.data(), pattern, layout, b0, b1, dx,
                                     want_dv ? dv[size_t(t)].data() : nullptr, want_db ? db[size_t(t)].data() : nullptr);
     });
     for (int t = 0; t < T; t++) {

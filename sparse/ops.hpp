@@ -35,20 +35,20 @@ struct CsrPattern {
 };
 
 // A convolution with a CSR weight: W [OC, C*KH*KW] (the Conv2d weight [OC, C, KH, KW] viewed as a
-// matrix). Per image: col [K, OH*OW] = im2col(x_b), y_b [OC, OH*OW] = W col (one spmm along the output
-// pixels, bias fused). A 1x1 stride-1 unpadded convolution skips im2col. Any other stride-1 layer
-// runs directly on the zero-padded image, forward and backward (no im2col: each entry's column index
-// becomes its offset into the padded image, the output is computed over padded-width rows and
-// cropped); strided layers use im2col. Images are split across threads when the batch has at least
-// as many images as threads (the backward then sums dW and db per thread, added in thread order);
-// otherwise each product is.
+// matrix). Per image: y_b [OC, OH*OW] = W col(x_b) (one spmm along the output
+// pixels, bias fused), without writing that matrix: a 1x1 stride-1 unpadded convolution multiplies
+// the image itself, any other runs directly on nn's phase planes of the image (the zero-padded image
+// at stride 1), forward and backward: each entry's column index becomes its tap's offset into the
+// planes, and the output is computed over rows of the plane width and cropped. Images are split
+// across threads when the batch has at least as many images as threads (the backward then sums dW
+// and db per thread, added in thread order); otherwise each product is.
 struct SparseConvShape {
     int64_t in_channels = 0, kernel_size = 1, stride = 1, padding = 0;
 };
 
 // x [B, C, H, W], values [nnz], bias [OC] or undefined -> [B, OC, OH, OW]. Differentiable in x,
-// values and bias: dcol = W^T dy_b (spmmt) folded back by col2im (direct: scattered into the padded
-// gradient, whose interior is dx), dW at the pattern = dy_b col^T (sddmm), db = sums of dy.
+// values and bias: dx by spmmt scattering W^T dy_b into the planes' gradient, dW at the pattern by
+// sddmm of dy_b with the planes, db = sums of dy.
 nn::Tensor conv2d(const nn::Tensor& x, const std::shared_ptr<const CsrPattern>& pattern, const nn::Tensor& values,
                   const nn::Tensor& bias, const SparseConvShape& shape);
 // Inference only (nothing is recorded): conv(x) * scale + shift per output channel, then max(0, .) when

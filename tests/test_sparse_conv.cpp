@@ -38,10 +38,12 @@ TEST_CASE("sparse conv2d equals the dense conv of the masked weight", "[sparse][
         {2, 3, 9, 9, 5, 3, 1, 1, 0.5},   {3, 4, 8, 7, 6, 3, 2, 1, 0.3},  {2, 5, 6, 6, 7, 1, 1, 0, 0.6},
         {1, 2, 7, 7, 3, 5, 1, 2, 0.2},   {2, 3, 5, 5, 4, 3, 1, 0, 0.0},  {4, 16, 7, 7, 33, 3, 1, 1, 0.1},
         {2, 2, 3, 3, 3, 3, 1, 0, 1.0},  // one output pixel
-        // Stride 1 runs directly on the padded image: no padding, a 1x1 image, several 64-column
-        // tiles and a row length (OH * padded width) that is not a whole number of vectors.
+        // Layers run directly on the phase planes (the padded image at stride 1): no padding, a 1x1
+        // image, several 64-column tiles, row lengths (OH * plane width) that are not whole vectors,
+        // 1x1 with stride 2 (a resnet shortcut) and stride 3 with odd sizes.
         {2, 8, 5, 9, 17, 3, 1, 0, 0.3},  {2, 3, 1, 1, 4, 3, 1, 1, 0.5},  {1, 40, 14, 14, 24, 3, 1, 1, 0.1},
-        {3, 6, 11, 13, 9, 5, 1, 2, 0.4},
+        {3, 6, 11, 13, 9, 5, 1, 2, 0.4}, {2, 16, 8, 8, 32, 1, 2, 0, 0.5}, {2, 4, 11, 10, 5, 3, 3, 1, 0.5},
+        {1, 24, 16, 16, 40, 3, 2, 1, 0.2},
     };
     for (int threads : {1, 2}) {
         nn::set_num_threads(threads);
@@ -75,9 +77,11 @@ TEST_CASE("sparse conv2d equals the dense conv of the masked weight", "[sparse][
 }
 
 TEST_CASE("sparse conv2d gradients (finite differences) in x, values and bias", "[sparse][conv]") {
-    // Stride 1 runs directly on the padded image, forward and backward; stride 2 and 1x1 on im2col.
+    // Direct on the phase planes (strides 1, 2, 3; 3x3, 5x5 and a strided 1x1) and the image itself
+    // (1x1, stride 1).
     const ConvCase cases[] = {{2, 3, 6, 6, 4, 3, 1, 1, 0.5}, {2, 2, 7, 6, 3, 3, 2, 1, 0.6}, {2, 3, 4, 4, 5, 1, 1, 0, 0.7},
-                              {1, 2, 5, 4, 3, 3, 1, 0, 0.6}, {2, 2, 5, 5, 3, 5, 1, 2, 0.5}};
+                              {1, 2, 5, 4, 3, 3, 1, 0, 0.6}, {2, 2, 5, 5, 3, 5, 1, 2, 0.5}, {2, 3, 6, 5, 4, 1, 2, 0, 0.6},
+                              {2, 2, 8, 7, 3, 3, 3, 1, 0.6}};
     for (int threads : {1, 2})
     for (const ConvCase& c : cases) {
         nn::set_num_threads(threads);
