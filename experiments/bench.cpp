@@ -337,8 +337,8 @@ int main(int argc, char** argv) {
         }
         bool use_torch = torch == "on" || (torch == "auto" && torch_available());
         nn::io::make_dirs(out);
-        std::printf("OpenBLAS core: %s; PyTorch reference: %s; median of %d runs each\n", nn::blas_core_name().c_str(),
-                    use_torch ? "yes" : "no (python3-torch not installed)", repeat);
+        std::printf("OpenBLAS core: %s; PyTorch reference: %s; median of %d runs each\n",
+                    nn::blas_core_description().c_str(), use_torch ? "yes" : "no (python3-torch not installed)", repeat);
         std::printf("train/infer: items per second (images at batch %lld, tokens for bert-mlm); latency: ms per image\n"
                     "(batch 1). ratio = ours / PyTorch tuned (>1 is faster for throughput, <1 is faster for latency).\n"
                     "cpu: per CPU-second. bert-mlm: ours projects onto the vocabulary only at the ~15 %% selected\n"

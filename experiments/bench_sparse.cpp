@@ -263,7 +263,7 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
                 for (double s : sparsities) points.push_back({t, M, K, int64_t(N), s});
         }
 
-    std::printf("sparse kernels: OpenBLAS core %s; ISAs:%s%s; torch.sparse: %s\n", nn::blas_core_name().c_str(),
+    std::printf("sparse kernels: OpenBLAS core %s; ISAs:%s%s; torch.sparse: %s\n", nn::blas_core_description().c_str(),
                 sk::isa_available(sk::Isa::avx2) ? " avx2" : "", sk::isa_available(sk::Isa::avx512) ? " avx512" : "",
                 use_torch ? "yes" : "no");
     std::printf("speedup = dense time / time, dense = the faster of OpenBLAS W*X and x*W^T (as nn::Linear) on the\n"

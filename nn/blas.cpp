@@ -11,6 +11,14 @@ namespace nn {
 
 std::string blas_core_name() { return openblas_get_corename(); }
 
+std::string blas_core_description() {
+    const std::string core = blas_core_name();
+    if (std::getenv("SECATEURS_BLAS_REEXEC")) return core + " (chosen by select_blas_core)";
+    if (const char* forced = std::getenv("OPENBLAS_CORETYPE"))
+        return core + " (OPENBLAS_CORETYPE=" + forced + " in the environment)";
+    return core + " (OpenBLAS's own choice)";
+}
+
 void select_blas_core(char** argv) {
     if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("SECATEURS_BLAS_REEXEC")) return;
     std::string core = blas_core_name();

@@ -15,5 +15,9 @@ void select_blas_core(char** argv);
 
 // The OpenBLAS core in use (openblas_get_corename), e.g. "SkylakeX".
 std::string blas_core_name();
+// The core and who chose it, for reports: "Cooperlake (OpenBLAS's own choice)", "SkylakeX (chosen
+// by select_blas_core)" or "Haswell (OPENBLAS_CORETYPE=Haswell in the environment)". A core forced by
+// the environment can be far slower than the CPU allows, which changes every ratio against OpenBLAS.
+std::string blas_core_description();
 
 }  // namespace nn

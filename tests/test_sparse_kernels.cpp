@@ -436,3 +436,53 @@ TEST_CASE("sparse kernels: transpose of awkward blocks with leading dimensions",
             }
         }
 }
+
+TEST_CASE("sparse kernels: column indices as offsets into one buffer (row stride 1, rows overlapping)",
+          "[sparse]") {
+    // The direct sparse convolution's use of the kernels: row k of the dense operand is buffer + col[k],
+    // so rows overlap. spmm reads X so (lda = 1), spmmt adds into D so (ldo = 1), sddmm reads X so
+    // (ldb = 1); every variant against the reference, on 1 and 2 threads.
+    for (int threads : {1, 2}) {
+        nn::set_num_threads(threads);
+        for (int64_t N : {16, 48, 80, 272})
+            for (double sparsity : {0.0, 0.5, 0.9}) {
+                const int64_t M = 37, K = 29, span = 3 * N + 41;  // offsets in [0, span), the buffer span + N
+                sparse::Csr W = sparse::from_dense(random_sparse(M, K, sparsity, uint64_t(N) * 7 + threads));
+                nn::Rng rng(uint64_t(N) + 11);
+                for (auto& c : W.col_idx) c = int32_t(rng.uniform() * double(span));
+                std::vector<float> buf = random_vector(span + N, 5), G = random_vector(M * N, 6);
+                const std::string what = "N=" + std::to_string(N) + " sparsity=" + std::to_string(sparsity) +
+                                         " threads=" + std::to_string(threads);
+                for (sk::Op op : {sk::Op::spmm, sk::Op::spmmt, sk::Op::sddmm}) {
+                    sk::Operands p;
+                    p.w = sk::ref(W);
+                    p.N = N;
+                    std::vector<float> init = op == sk::Op::spmm    ? std::vector<float>(size_t(M * N), 0.0f)
+                                              : op == sk::Op::spmmt ? random_vector(span + N, 7)
+                                                                    : random_vector(W.nnz(), 8);
+                    if (op == sk::Op::spmm) p.a = buf.data(), p.lda = 1, p.ldo = N;
+                    if (op == sk::Op::spmmt) p.a = G.data(), p.lda = N, p.ldo = 1;
+                    if (op == sk::Op::sddmm) p.a = G.data(), p.lda = N, p.b = buf.data(), p.ldb = 1;
+                    std::vector<float> want = init;
+                    p.out = want.data();
+                    sk::reference(op, sk::IndexWidth::i32).run(p);
+                    // Every output sums at most nnz terms of magnitude ~|N(0,1)|^2: a loose absolute
+                    // bound on rounding, far below a missing or doubled term.
+                    const float tol = 1e-4f * float(std::max<int64_t>(1, W.nnz()));
+                    int n_checked = 0;
+                    for (const sk::Kernel& k : sk::registry()) {
+                        if (k.op != op || k.index != sk::IndexWidth::i32 || k.isa == sk::Isa::scalar ||
+                            !sk::isa_available(k.isa))
+                            continue;
+                        std::vector<float> got = init;
+                        p.out = got.data();
+                        k.run(p);
+                        testing::require_close(got, want, tol, 1e-5f, std::string(k.name) + " " + what);
+                        n_checked++;
+                    }
+                    REQUIRE(n_checked > 0);
+                }
+            }
+    }
+    nn::set_num_threads(1);
+}
