@@ -216,7 +216,8 @@ void spmv_simd(const Operands& p) {
 template <Isa I, int IX, int Tile>
 void spmm_simd(const Operands& p) {
     const isa::Table& t = table(I);
-    spmm_split(p, t.spmm[IX][Tile], t.spmm_scratch[Tile](p), (4 >> Tile) * t.lanes);
+    constexpr int64_t kTileVectors[] = {4, 2, 1, 4};
+    spmm_split(p, t.spmm[IX][Tile], t.spmm_scratch[Tile](p), kTileVectors[Tile] * t.lanes);
 }
 template <Isa I, int IX>
 void spmmt_simd(const Operands& p) {
@@ -260,12 +261,20 @@ std::vector<Kernel> build_registry() {
                  spmv_simd<ISA, kU16>});                                                                             \
     r.push_back({"spmm_csr32_" isa_text "_nr" #NR4, Op::spmm, IndexWidth::i32, ISA,                                  \
                  #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest; "   \
-                 "best() for N > 1",                                                                                 \
+                 "blocks of 64 rows go through column slices whose panel fills 32 KiB of L1 when rows hold "       \
+                 "enough entries per slice (see kMinSliceEntries); best() for N > 1",                                \
                  spmm_simd<ISA, kI32, 0>});                                                                          \
     r.push_back({"spmm_csr16_" isa_text "_nr" #NR4, Op::spmm, IndexWidth::u16, ISA,                                  \
                  #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest; "   \
-                 "best() for N > 1",                                                                                 \
+                 "blocks of 64 rows go through column slices whose panel fills 32 KiB of L1 when rows hold "       \
+                 "enough entries per slice (see kMinSliceEntries); best() for N > 1",                                \
                  spmm_simd<ISA, kU16, 0>});                                                                          \
+    r.push_back({"spmm_csr32_" isa_text "_nr" #NR4 "_rows", Op::spmm, IndexWidth::i32, ISA,                          \
+                 "as nr" #NR4 " but every row in one pass, never sliced (for comparison)",                          \
+                 spmm_simd<ISA, kI32, 3>});                                                                          \
+    r.push_back({"spmm_csr16_" isa_text "_nr" #NR4 "_rows", Op::spmm, IndexWidth::u16, ISA,                          \
+                 "as nr" #NR4 " but every row in one pass, never sliced (for comparison)",                          \
+                 spmm_simd<ISA, kU16, 3>});                                                                          \
     r.push_back({"spmm_csr32_" isa_text "_nr" #NR2, Op::spmm, IndexWidth::i32, ISA,                                  \
                  #NR2 " batch columns of a row in 2 vectors x 2 accumulator sets (for comparison)",                 \
                  spmm_simd<ISA, kI32, 1>});                                                                          \

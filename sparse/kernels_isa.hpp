@@ -20,8 +20,10 @@ using SpmmFn = void (*)(const Operands& p, int64_t m0, int64_t m1, int64_t n0, i
 struct Table {
     int64_t lanes;           // floats per vector register
     RangeFn spmv[2];         // [index width]
-    SpmmFn spmm[2][3];       // [index width][tile: 4, 2 or 1 registers per row]
-    int64_t (*spmm_scratch[3])(const Operands& p);  // [tile]
+    // [index width][tile: 4, 2 or 1 registers per row, column slices where they pay; or 4 registers,
+    // every row in one pass]
+    SpmmFn spmm[2][4];
+    int64_t (*spmm_scratch[4])(const Operands& p);  // [tile]
     RangeFn spmmt[2];        // 4-register tiles
     RangeFn sddmm[2];
     void (*transpose)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C);
