@@ -310,6 +310,8 @@ int main(int argc, char** argv) {
         .add("variants", &sparse_cfg.variants, "sparse suite: all registry variants, or best")
         .add("samples", &sparse_cfg.samples, "sparse suite: interleaved samples per column (the fastest is kept)")
         .add("sample-seconds", &sparse_cfg.seconds, "sparse suite: minimum time of one sample")
+        .add("eigen", &sparse_cfg.eigen,
+             "sparse suite: Eigen's sparse product side by side: auto (when libeigen3-dev is installed), on or off")
         .add("reference", &sparse_cfg.reference, "sparse suite: also time the scalar reference (1 thread)")
         .add("e2e", &sparse_cfg.e2e, "sparse suite: end-to-end inference of pruned models, compiled vs dense")
         .add("sparse-kernels", &sparse_cfg.kernels, "sparse suite: the kernel sweep (false: end to end only)")

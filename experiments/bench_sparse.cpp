@@ -119,19 +119,20 @@ struct Point {
     double sparsity;
 };
 
-// torch.sparse side by side: experiments/reference/torch_sparse_bench.py on the same points; returns
-// "M,K,N,sparsity" -> (dense seconds, csr seconds) for one thread count.
-std::map<std::string, std::pair<double, double>> torch_points(const std::vector<Point>& pts, int threads) {
-    std::map<std::string, std::pair<double, double>> out;
+// A reference implementation side by side: `command` (which takes --threads and --points and prints
+// M,K,N,sparsity,dense_seconds,csr_seconds per point) on the points of one thread count; returns
+// "M,K,N,sparsity" -> (dense seconds, csr seconds).
+using RefTimes = std::map<std::string, std::pair<double, double>>;
+RefTimes reference_points(const std::string& command, const std::vector<Point>& pts, int threads) {
+    RefTimes out;
     std::string list;
     for (auto& p : pts)
         if (p.threads == threads)
             list += nn::str_cat(list.empty() ? "" : ";", p.M, ",", p.K, ",", p.N, ",", p.sparsity);
     if (list.empty()) return out;
     std::string cmd = "env OMP_NUM_THREADS=" + std::to_string(threads) + " OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=" +
-                      nn::blas_core_name() + " /usr/bin/python3 " SECATEURS_SOURCE_DIR
-                      "/experiments/reference/torch_sparse_bench.py --threads " + std::to_string(threads) +
-                      " --points '" + list + "' 2>/dev/null";
+                      nn::blas_core_name() + " " + command + " --threads " + std::to_string(threads) + " --points '" +
+                      list + "' 2>/dev/null";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return out;
     char line[512];
@@ -144,6 +145,15 @@ std::map<std::string, std::pair<double, double>> torch_points(const std::vector<
     pclose(p);
     return out;
 }
+
+// The references: torch.sparse (experiments/reference/torch_sparse_bench.py, with Debian's
+// python3-torch) and Eigen (experiments/reference/eigen_sparse_bench.cpp, built into the output
+// directory, with libeigen3-dev).
+struct Reference {
+    std::string name;     // column prefix: torch, eigen
+    std::string command;  // without --threads and --points
+    std::map<int, RefTimes> times;  // per thread count
+};
 
 // Magnitude pruning, just enough for the end-to-end benchmarks: the `sparsity` fraction of smallest
 // |w| is zeroed (ties broken by position); returns the mask. For a model, every weight of rank >= 2.
@@ -243,6 +253,7 @@ std::pair<double, double> bench_conv_train(double sparsity, int64_t batch, int s
 }
 
 bool torch_available() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
+bool eigen_available() { return std::system("test -f /usr/include/eigen3/Eigen/Sparse && command -v g++ >/dev/null") == 0; }
 
 }  // namespace
 
@@ -252,7 +263,19 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
     auto sparsities = parse_doubles(cfg.sparsities, "sparsities");
     ENSURE(cfg.variants == "all" || cfg.variants == "best", "bench: --variants must be all or best, got '",
            cfg.variants, "'");
+    ENSURE(cfg.torch == "auto" || cfg.torch == "on" || cfg.torch == "off", "bench: --torch must be auto, on or off, got '",
+           cfg.torch, "'");
+    ENSURE(cfg.eigen == "auto" || cfg.eigen == "on" || cfg.eigen == "off", "bench: --eigen must be auto, on or off, got '",
+           cfg.eigen, "'");
     bool use_torch = cfg.torch == "on" || (cfg.torch == "auto" && torch_available());
+    bool use_eigen = cfg.eigen == "on" || (cfg.eigen == "auto" && eigen_available());
+    std::vector<Reference> refs;
+    if (use_torch)
+        refs.push_back({"torch", "/usr/bin/python3 " SECATEURS_SOURCE_DIR "/experiments/reference/torch_sparse_bench.py", {}});
+    ENSURE(!use_eigen || cfg.out.find('\'') == std::string::npos, "bench: --out '", cfg.out,
+           "' has a quote, which the Eigen reference's command line cannot take (--eigen off to skip it)");
+    if (use_eigen)
+        refs.push_back({"eigen", "sh " SECATEURS_SOURCE_DIR "/experiments/reference/eigen_sparse_bench.sh '" + cfg.out + "'", {}});
     nn::io::make_dirs(cfg.out);
 
     std::vector<Point> points;
@@ -263,9 +286,9 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
                 for (double s : sparsities) points.push_back({t, M, K, int64_t(N), s});
         }
 
-    std::printf("sparse kernels: OpenBLAS core %s; ISAs:%s%s; torch.sparse: %s\n", nn::blas_core_description().c_str(),
-                sk::isa_available(sk::Isa::avx2) ? " avx2" : "", sk::isa_available(sk::Isa::avx512) ? " avx512" : "",
-                use_torch ? "yes" : "no");
+    std::printf("sparse kernels: OpenBLAS core %s; ISAs:%s%s; torch.sparse: %s; Eigen: %s\n",
+                nn::blas_core_description().c_str(), sk::isa_available(sk::Isa::avx2) ? " avx2" : "",
+                sk::isa_available(sk::Isa::avx512) ? " avx512" : "", use_torch ? "yes" : "no", use_eigen ? "yes" : "no");
     std::printf("speedup = dense time / time, dense = the faster of OpenBLAS W*X and x*W^T (as nn::Linear) on the\n"
                 "zero-filled matrix; ideal = dense x density; fastest of %d interleaved samples (1 thread: thread CPU\n"
                 "time; 2 threads: wall time)\n", cfg.samples);
@@ -279,12 +302,11 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
     std::map<std::string, double> dense_by_point;
     int last_threads = 0;
     std::string last_group;
-    std::map<int, std::map<std::string, std::pair<double, double>>> torch;
     for (const Point& pt : points) {
         if (pt.threads != last_threads) {
             nn::set_num_threads(pt.threads);
             last_threads = pt.threads;
-            if (use_torch) torch[pt.threads] = torch_points(points, pt.threads);
+            for (Reference& r : refs) r.times[pt.threads] = reference_points(r.command, points, pt.threads);
         }
         const int64_t M = pt.M, K = pt.K, N = pt.N;
         nn::Tensor W = random_weight(M, K, pt.sparsity, uint64_t(M * 7919 + K * 31) + uint64_t(pt.sparsity * 1000));
@@ -332,7 +354,7 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
                 n = n.substr(n.find('_') + 1);  // drop the op
                 std::printf(" %17s", n.c_str());
             }
-            if (use_torch) std::printf(" %10s %10s", "torch_csr", "vs_torch");
+            for (const Reference& r : refs) std::printf(" %10s %10s", (r.name + "_csr").c_str(), ("vs_" + r.name).c_str());
             std::printf("\n");
             last_group = group;
         }
@@ -347,14 +369,17 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
             if (std::string(cols[c].name).find("scalar") == std::string::npos && sp > b.speedup) b = {sp, cols[c].name};
         }
         csv += nn::str_cat(key, ",ideal,", dense / ideal, ",", ideal, "\n");
-        if (use_torch) {
-            auto it = torch[pt.threads].find(nn::str_cat(M, ",", K, ",", N, ",", pt.sparsity));
-            if (it != torch[pt.threads].end()) {
-                double ours = dense / b.speedup;
-                std::printf(" %9.2fx %9.1fx", dense / it->second.second, it->second.second / ours);
-                csv += nn::str_cat(key, ",torch_dense,", it->second.first, ",", dense / it->second.first, "\n");
-                csv += nn::str_cat(key, ",torch_csr,", it->second.second, ",", dense / it->second.second, "\n");
+        // Each reference's CSR product over our dense baseline, and how many times faster our best variant is.
+        for (Reference& r : refs) {
+            auto it = r.times[pt.threads].find(nn::str_cat(M, ",", K, ",", N, ",", pt.sparsity));
+            if (it == r.times[pt.threads].end()) {
+                std::printf(" %10s %10s", "-", "-");
+                continue;
             }
+            double ours = dense / b.speedup;
+            std::printf(" %9.2fx %9.1fx", dense / it->second.second, it->second.second / ours);
+            csv += nn::str_cat(key, ",", r.name, "_dense,", it->second.first, ",", dense / it->second.first, "\n");
+            csv += nn::str_cat(key, ",", r.name, "_csr,", it->second.second, ",", dense / it->second.second, "\n");
         }
         std::printf("\n");
         std::fflush(stdout);

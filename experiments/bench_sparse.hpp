@@ -1,5 +1,6 @@
 // `bench --suite sparse`: the sparse kernels of the registry against OpenBLAS dense sgemm on the
-// zero-filled matrix (and against torch.sparse when python3-torch is installed), the memory of each
+// zero-filled matrix (and against torch.sparse and Eigen when python3-torch resp. libeigen3-dev are
+// installed), the memory of each
 // format, and end-to-end inference of pruned zoo models compiled to sparse layers.
 #pragma once
 
@@ -18,7 +19,8 @@ struct SparseBenchConfig {
     double seconds = 0.01;  // minimum time of one sample; each column takes the fastest of `samples`
     int samples = 7;
     bool reference = true;  // time the scalar reference too (slow at low sparsity)
-    std::string torch = "auto";
+    std::string torch = "auto";  // auto (when installed), on or off
+    std::string eigen = "auto";
     std::string out = "runs/bench";
     bool kernels = true;  // the kernel sweep and memory table (false: end to end only)
     bool e2e = true;      // pruned zoo models, compiled sparse against dense
