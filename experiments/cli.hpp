@@ -2,10 +2,14 @@
 // experiments::Args and calling the library. The table of subcommands is in secateurs.cpp.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "data/dataset.hpp"
+#include "nn/module.hpp"
+#include "nn/safetensors.hpp"
+#include "prune/mask.hpp"
 
 namespace experiments {
 
@@ -27,9 +31,20 @@ int cmd_sensitivity(const Argv& args);  // cli_thin.cpp
 int cmd_allocate(const Argv& args);
 int cmd_thin(const Argv& args);
 int cmd_flops(const Argv& args);
+int cmd_bench(const Argv& args);        // cli_sparse.cpp
 
 // Common flags every subcommand that computes takes: --threads N.
 void apply_threads(int threads);
+
+// A checkpoint's model (architecture from its "arch" metadata, or `spec_flag` when not empty) and
+// masks ("<name>_mask" tensors). Defined in cli_thin.cpp.
+struct Loaded {
+    std::string spec;
+    std::shared_ptr<nn::Module> model;
+    prune::MaskSet masks;
+    nn::st::File file;
+};
+Loaded load_checkpoint(const std::string& path, const std::string& spec_flag);
 
 // The Fashion-MNIST training set, or its first `subset` examples (--train-subset; 0: all).
 data::ImageDataset fashion_mnist_train(int64_t subset);

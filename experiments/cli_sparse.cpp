@@ -1,12 +1,25 @@
 // secateurs sparsify: a pruned checkpoint -> a sparse checkpoint (CSR for the pruned tensors), with a
-// per-tensor memory report; --densify does the reverse.
+// per-tensor memory report; --densify does the reverse. secateurs bench: how much faster a pruned
+// checkpoint runs compiled to sparse kernels than as its masked dense model.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "experiments/args.hpp"
 #include "experiments/cli.hpp"
+#include "experiments/thin_tools.hpp"
+#include "nn/autograd.hpp"
+#include "nn/blas.hpp"
 #include "nn/check.hpp"
+#include "nn/checkpoint.hpp"
+#include "nn/clock.hpp"
+#include "nn/io.hpp"
+#include "nn/models.hpp"
+#include "nn/rng.hpp"
 #include "nn/safetensors.hpp"
+#include "nn/threads.hpp"
 #include "sparse/checkpoint.hpp"
+#include "sparse/modules.hpp"
 
 namespace experiments {
 
@@ -63,6 +76,119 @@ int cmd_sparsify(const Argv& argv) {
             for (auto& e : f.entries()) n += e.bytes.size();
             return n;
         }());
+    }
+    return 0;
+}
+
+namespace {
+
+// One thread: the thread's CPU time (what `bench` uses); more: wall time, which shows the threads' gain.
+double bench_clock() { return nn::num_threads() == 1 ? nn::thread_cpu_seconds() : nn::wall_seconds(); }
+
+}  // namespace
+
+int cmd_bench(const Argv& argv) {
+    std::string ckpt, spec, batches = "1,128";
+    int threads = 1, rounds = 5;
+    double seconds = 0.05;
+    sparse::CompileOptions opt;
+    Args args("secateurs bench",
+              "Inference speed of a pruned checkpoint: its masked dense model against the same weights compiled to\n"
+              "sparse kernels (sparse::compile decides per layer by density), on random 28x28 images. Prints each\n"
+              "layer's decision, the weight memory dense and as compiled, how far the outputs differ, and per batch\n"
+              "size the fastest of interleaved rounds (one thread: thread CPU time; more: wall time). Takes ordinary\n"
+              "checkpoints (masks as \"<name>_mask\", or zeros) and sparse ones (secateurs sparsify). Image models.");
+    args.add("ckpt", &ckpt, "checkpoint (.safetensors)")
+        .add("model", &spec, "model spec (default: the checkpoint's \"arch\")")
+        .add("batch-sizes", &batches, "comma-separated batch sizes")
+        .add("threads", &threads, "worker threads (0: all cores)")
+        .add("rounds", &rounds, "interleaved rounds per batch size (the fastest is kept)")
+        .add("round-seconds", &seconds, "minimum time of each model in one round")
+        .add("max-density", &opt.max_density, "Linear layers at or below this density run sparse")
+        .add("max-conv-density", &opt.max_conv_density, "Conv2d layers at or below this density run sparse");
+    if (!args.parse(argv)) return 0;
+    ENSURE(!ckpt.empty(), "secateurs bench: --ckpt FILE is required");
+    ENSURE(rounds >= 1 && seconds > 0, "secateurs bench: --rounds must be >= 1 and --round-seconds > 0");
+    std::vector<int64_t> sizes;
+    for (auto& item : nn::io::split_list(batches, ',')) {
+        char* end = nullptr;
+        long long b = std::strtoll(item.c_str(), &end, 10);
+        ENSURE(!item.empty() && *end == '\0' && b >= 1 && b <= 65536, "secateurs bench: --batch-sizes: '", item,
+               "' is not a batch size (1..65536)");
+        sizes.push_back(b);
+    }
+    ENSURE(!sizes.empty(), "secateurs bench: --batch-sizes is empty");
+    apply_threads(threads);
+
+    nn::st::File f = nn::st::File::read(ckpt);
+    if (spec.empty()) {
+        auto arch = f.metadata.find("arch");
+        ENSURE(arch != f.metadata.end(), ckpt, ": no \"arch\" metadata; name the architecture with --model");
+        spec = arch->second;
+    }
+    const std::string name = nn::ModelSpec::parse(spec).name;
+    ENSURE(name.rfind("bert", 0) != 0, ckpt, ": ", spec,
+           " is a text model; secateurs bench times image models (28x28 inputs)");
+    auto dense = nn::make_model(spec, 0), compiled = nn::make_model(spec, 0);
+    std::vector<sparse::LayerDecision> decisions;
+    if (sparse::is_sparse_checkpoint(f)) {  // the stored patterns are the masks
+        sparse::SparseCheckpoint c = sparse::parse_sparse_checkpoint(f, ckpt);
+        nn::load_module(sparse::densify(c), *dense, ckpt);
+        decisions = sparse::load_sparse_model(c, *compiled, ckpt, opt);
+    } else {
+        nn::load_module(f, *dense, ckpt);
+        nn::load_module(f, *compiled, ckpt);
+        prune::MaskSet masks = prune::MaskSet::from_file(f, dense->named_parameters(), ckpt);
+        masks.apply(*dense);
+        masks.apply(*compiled);
+        for (auto& [pname, m] : masks.masks()) opt.masks[pname] = m;
+        decisions = sparse::compile(*compiled, opt);
+    }
+
+    // Decisions, and the memory of the layers' weights: dense float32, and as compiled (CSR16 where
+    // the columns fit, else CSR, for the layers that run sparse).
+    int64_t dense_bytes = 0, run_bytes = 0, n_sparse = 0;
+    std::printf("%s: %s\n%-28s %-8s %-16s %8s  %s\n", ckpt.c_str(), spec.c_str(), "layer", "type", "weight", "density",
+                "runs");
+    for (auto& d : decisions) {
+        sparse::TensorMemory m = sparse::tensor_memory(d.name + ".weight", d.shape, d.nnz);
+        dense_bytes += m.dense_bytes;
+        run_bytes += d.sparse ? (m.csr16_bytes >= 0 ? std::min(m.csr16_bytes, m.csr_bytes) : m.csr_bytes) : m.dense_bytes;
+        n_sparse += d.sparse;
+        std::printf("%-28s %-8s %-16s %8.4f  %s (%s)\n", d.name.c_str(), d.type.c_str(), nn::to_string(d.shape).c_str(),
+                    d.density, d.sparse ? "sparse" : "dense", d.reason.c_str());
+    }
+    std::printf("%lld of %zu layers sparse; their weights: %lld bytes dense, %lld as compiled (%.3fx)\n",
+                (long long)n_sparse, decisions.size(), (long long)dense_bytes, (long long)run_bytes,
+                dense_bytes ? double(run_bytes) / double(dense_bytes) : 1.0);
+
+    // The compiled model computes what the masked dense one does.
+    dense->eval();
+    compiled->eval();
+    {
+        nn::NoGradGuard no_grad;
+        nn::Rng rng(1);
+        nn::Tensor x = nn::Tensor::empty({8, 1, 28, 28});
+        for (int64_t i = 0; i < x.numel(); i++) x.data()[i] = rng.normal();
+        nn::Tensor yd = dense->forward(x), ys = compiled->forward(x);
+        double scale = 0, diff = 0;
+        for (int64_t i = 0; i < yd.numel(); i++) {
+            scale = std::max(scale, double(std::fabs(yd.data()[i])));
+            diff = std::max(diff, double(std::fabs(yd.data()[i] - ys.data()[i])));
+        }
+        std::printf("outputs (8 random images): compiled and masked dense differ by <= %.2g of max |y|\n",
+                    scale > 0 ? diff / scale : diff);
+    }
+
+    std::printf("\ninference, %d thread(s), fastest of %d interleaved rounds (%s); OpenBLAS core %s\n"
+                "%8s %12s %12s %9s\n", nn::num_threads(), rounds, nn::num_threads() == 1 ? "thread CPU time" : "wall time",
+                nn::blas_core_description().c_str(), "batch", "dense ms", "sparse ms", "speed-up");
+    for (int64_t b : sizes) {
+        // Enough forwards per round for `seconds` of the dense model.
+        SpeedComparison one = compare_speed(*dense, *compiled, b, 1, 1, bench_clock);
+        int reps = int(std::clamp(std::ceil(seconds * 1000.0 / std::max(one.dense_ms, 1e-6)), 1.0, 100000.0));
+        SpeedComparison s = compare_speed(*dense, *compiled, b, rounds, reps, bench_clock);
+        std::printf("%8lld %12.4f %12.4f %8.2fx\n", (long long)b, s.dense_ms, s.thin_ms, s.speedup());
     }
     return 0;
 }

@@ -19,16 +19,6 @@
 
 namespace experiments {
 
-namespace {
-
-// A checkpoint's model (architecture from its "arch" metadata, or `spec` when given) and masks.
-struct Loaded {
-    std::string spec;
-    std::shared_ptr<nn::Module> model;
-    prune::MaskSet masks;
-    nn::st::File file;
-};
-
 Loaded load_checkpoint(const std::string& path, const std::string& spec_flag) {
     Loaded l;
     l.file = nn::st::File::read(path);
@@ -41,6 +31,8 @@ Loaded load_checkpoint(const std::string& path, const std::string& spec_flag) {
     l.masks = prune::MaskSet::from_file(l.file, l.model->named_parameters(), path);
     return l;
 }
+
+namespace {
 
 std::vector<double> parse_ratio_list(const std::string& text) {
     std::vector<double> out;

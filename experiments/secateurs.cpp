@@ -39,6 +39,8 @@ const Command kCommands[] = {
      experiments::cmd_allocate},
     {"thin", "remove pruned filters / neurons / heads: a smaller dense checkpoint", experiments::cmd_thin},
     {"flops", "parameters and MACs per layer, dense and under masks", experiments::cmd_flops},
+    {"bench", "inference speed of a pruned checkpoint: compiled to sparse kernels vs its masked dense model",
+     experiments::cmd_bench},
 };
 
 void usage(FILE* out) {

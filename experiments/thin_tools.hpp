@@ -5,19 +5,21 @@
 #include <string>
 #include <vector>
 
+#include "nn/clock.hpp"
 #include "nn/module.hpp"
 #include "prune/sensitivity.hpp"
 
 namespace experiments {
 
 // Inference (eval mode, no gradient) on a batch of random 28x28 images, the two models interleaved:
-// `samples` rounds, each timing `reps` forwards of each model in process CPU time (robust on a
-// shared machine), the fastest round of each kept. Milliseconds per batch.
+// `samples` rounds, each timing `reps` forwards of each model by `clock` (default process CPU time,
+// robust on a shared machine), the fastest round of each kept. Milliseconds per batch.
 struct SpeedComparison {
     double dense_ms = 0, thin_ms = 0;
     double speedup() const { return dense_ms / thin_ms; }
 };
-SpeedComparison compare_speed(nn::Module& dense, nn::Module& thin, int64_t batch, int samples = 3, int reps = 5);
+SpeedComparison compare_speed(nn::Module& dense, nn::Module& thin, int64_t batch, int samples = 3, int reps = 5,
+                              double (*clock)() = nn::process_cpu_seconds);
 
 // One line per analysed layer: accuracy against ratio, the dense accuracy as a dashed line.
 std::string sensitivity_svg(const std::vector<prune::SensitivityRow>& rows, const std::string& title);

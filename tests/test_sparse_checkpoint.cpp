@@ -263,6 +263,36 @@ TEST_CASE("secateurs sparsify: writes a smaller file that eval-style loading acc
     std::remove(out.c_str());
 }
 
+TEST_CASE("secateurs bench: decisions, memory, agreeing outputs and a timing row per batch; errors exit 1", "[sparse][cli]") {
+    std::map<std::string, Tensor> masks;
+    std::string in = "test-bench-in.safetensors", sparse_file = "test-bench-sparse.safetensors", log;
+    pruned_lenet300(masks).write(in);
+    REQUIRE(testing::run_secateurs({"sparsify", "--in", in, "--out", sparse_file}, log) == 0);
+    for (const std::string& file : {in, sparse_file}) {
+        std::string text;
+        REQUIRE(testing::run_secateurs({"bench", "--ckpt", file, "--batch-sizes", "1,3", "--rounds", "1",
+                                        "--round-seconds", "0.001"}, text) == 0);
+        INFO(text);
+        // fc1 (density 0.1) and fc2 (0.2) run sparse, fc3 (0.9) stays dense.
+        REQUIRE(text.find("2 of 3 layers sparse") != std::string::npos);
+        size_t fc3 = text.find("\nfc3 ");
+        REQUIRE(fc3 != std::string::npos);
+        REQUIRE(text.substr(fc3, text.find('\n', fc3 + 1) - fc3).find("dense (") != std::string::npos);
+        size_t at = text.find("differ by <= ");
+        REQUIRE(at != std::string::npos);
+        REQUIRE(std::atof(text.c_str() + at + std::strlen("differ by <= ")) < 1e-5);
+        for (const char* row : {"\n       1 ", "\n       3 "}) REQUIRE(text.find(row) != std::string::npos);
+    }
+    REQUIRE(testing::run_secateurs({"bench", "--ckpt", in, "--batch-sizes", "1,x"}, log) == 1);
+    REQUIRE(log.find("--batch-sizes: 'x'") != std::string::npos);
+    REQUIRE(testing::run_secateurs({"bench", "--ckpt", in, "--model", "bert-mlm"}, log) == 1);
+    REQUIRE(log.find("text model") != std::string::npos);
+    REQUIRE(testing::run_secateurs({"bench", "--ckpt", "test-bench-missing.safetensors"}, log) == 1);
+    REQUIRE(log.find("test-bench-missing.safetensors") != std::string::npos);
+    std::remove(in.c_str());
+    std::remove(sparse_file.c_str());
+}
+
 TEST_CASE("sparse checkpoint: a tensor with no stored entries (int32 indices) loads and writes back", "[sparse]") {
     // Found by the sparse_checkpoint fuzz target: reading copied zero column indices with memcpy into
     // the null data() of an empty vector (undefined behaviour, reported by UBSan).
