@@ -103,7 +103,7 @@ int cmd_bench(const Argv& argv) {
         .add("batch-sizes", &batches, "comma-separated batch sizes")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("rounds", &rounds, "interleaved rounds per batch size (the fastest is kept)")
-        .add("round-seconds", &seconds, "minimum time of each model in one round")
+        .add("round-seconds", &seconds, "time of the dense model in one round (sets the forwards per round)")
         .add("max-density", &opt.max_density, "Linear layers at or below this density run sparse")
         .add("max-conv-density", &opt.max_conv_density, "Conv2d layers at or below this density run sparse");
     if (!args.parse(argv)) return 0;
