@@ -2,6 +2,7 @@
 // variant take turns), so a burst of load on this shared machine hits all columns alike; speedups are
 // ratios of those times to the faster of the two dense layouts.
 #include "experiments/bench_sparse.hpp"
+#include "experiments/thin_tools.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -33,10 +34,6 @@ namespace {
 
 namespace sk = sparse::kernels;
 
-// One thread: the thread's CPU time, which leaves out the time this process waits for a core on a
-// shared machine (the noise that dominates here); more threads: wall time.
-double now() { return nn::num_threads() == 1 ? nn::thread_cpu_seconds() : nn::wall_seconds(); }
-
 std::vector<double> parse_doubles(const std::string& s, const char* what) {
     std::vector<double> out;
     for (auto& p : nn::io::split_list(s, ',')) {
@@ -62,11 +59,11 @@ std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& s) {
 // Mean seconds per call over at least `min_seconds` (one call at least).
 double sample(const std::function<void()>& fn, double min_seconds) {
     int64_t n = 0;
-    double t0 = now(), dt = 0;
+    double t0 = benchmark_seconds(), dt = 0;
     do {
         fn();
         n++;
-        dt = now() - t0;
+        dt = benchmark_seconds() - t0;
     } while (dt < min_seconds);
     return dt / double(n);
 }

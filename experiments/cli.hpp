@@ -45,6 +45,10 @@ struct Loaded {
     nn::st::File file;
 };
 Loaded load_checkpoint(const std::string& path, const std::string& spec_flag);
+Loaded load_checkpoint(nn::st::File file, const std::string& path, const std::string& spec_flag);  // already read
+// The architecture of a checkpoint: `spec_flag` when not empty, else its "arch" metadata (an error
+// naming `path` when it has none).
+std::string checkpoint_spec(const nn::st::File& file, const std::string& path, const std::string& spec_flag);
 
 // The Fashion-MNIST training set, or its first `subset` examples (--train-subset; 0: all).
 data::ImageDataset fashion_mnist_train(int64_t subset);

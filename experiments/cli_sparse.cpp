@@ -80,13 +80,6 @@ int cmd_sparsify(const Argv& argv) {
     return 0;
 }
 
-namespace {
-
-// One thread: the thread's CPU time (what `bench` uses); more: wall time, which shows the threads' gain.
-double bench_clock() { return nn::num_threads() == 1 ? nn::thread_cpu_seconds() : nn::wall_seconds(); }
-
-}  // namespace
-
 int cmd_bench(const Argv& argv) {
     std::string ckpt, spec, batches = "1,128";
     int threads = 1, rounds = 5;
@@ -121,27 +114,24 @@ int cmd_bench(const Argv& argv) {
     apply_threads(threads);
 
     nn::st::File f = nn::st::File::read(ckpt);
-    if (spec.empty()) {
-        auto arch = f.metadata.find("arch");
-        ENSURE(arch != f.metadata.end(), ckpt, ": no \"arch\" metadata; name the architecture with --model");
-        spec = arch->second;
-    }
+    spec = checkpoint_spec(f, ckpt, spec);
     const std::string name = nn::ModelSpec::parse(spec).name;
     ENSURE(name.rfind("bert", 0) != 0, ckpt, ": ", spec,
            " is a text model; secateurs bench times image models (28x28 inputs)");
-    auto dense = nn::make_model(spec, 0), compiled = nn::make_model(spec, 0);
+    std::shared_ptr<nn::Module> dense, compiled = nn::make_model(spec, 0);
     std::vector<sparse::LayerDecision> decisions;
     if (sparse::is_sparse_checkpoint(f)) {  // the stored patterns are the masks
         sparse::SparseCheckpoint c = sparse::parse_sparse_checkpoint(f, ckpt);
+        dense = nn::make_model(spec, 0);
         nn::load_module(sparse::densify(c), *dense, ckpt);
         decisions = sparse::load_sparse_model(c, *compiled, ckpt, opt);
     } else {
-        nn::load_module(f, *dense, ckpt);
-        nn::load_module(f, *compiled, ckpt);
-        prune::MaskSet masks = prune::MaskSet::from_file(f, dense->named_parameters(), ckpt);
-        masks.apply(*dense);
-        masks.apply(*compiled);
-        for (auto& [pname, m] : masks.masks()) opt.masks[pname] = m;
+        Loaded l = load_checkpoint(std::move(f), ckpt, spec);
+        dense = l.model;
+        nn::load_module(l.file, *compiled, ckpt);
+        l.masks.apply(*dense);
+        l.masks.apply(*compiled);
+        for (auto& [pname, m] : l.masks.masks()) opt.masks[pname] = m;
         decisions = sparse::compile(*compiled, opt);
     }
 
@@ -185,9 +175,9 @@ int cmd_bench(const Argv& argv) {
                 nn::blas_core_description().c_str(), "batch", "dense ms", "sparse ms", "speed-up");
     for (int64_t b : sizes) {
         // Enough forwards per round for `seconds` of the dense model.
-        SpeedComparison one = compare_speed(*dense, *compiled, b, 1, 1, bench_clock);
+        SpeedComparison one = compare_speed(*dense, *compiled, b, 1, 1, benchmark_seconds);
         int reps = int(std::clamp(std::ceil(seconds * 1000.0 / std::max(one.dense_ms, 1e-6)), 1.0, 100000.0));
-        SpeedComparison s = compare_speed(*dense, *compiled, b, rounds, reps, bench_clock);
+        SpeedComparison s = compare_speed(*dense, *compiled, b, rounds, reps, benchmark_seconds);
         std::printf("%8lld %12.4f %12.4f %8.2fx\n", (long long)b, s.dense_ms, s.thin_ms, s.speedup());
     }
     return 0;

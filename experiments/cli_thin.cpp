@@ -19,13 +19,21 @@
 
 namespace experiments {
 
+std::string checkpoint_spec(const nn::st::File& file, const std::string& path, const std::string& spec_flag) {
+    if (!spec_flag.empty()) return spec_flag;
+    auto arch = file.metadata.find("arch");
+    ENSURE(arch != file.metadata.end(), path, ": no \"arch\" metadata; name the architecture with --model");
+    return arch->second;
+}
+
 Loaded load_checkpoint(const std::string& path, const std::string& spec_flag) {
+    return load_checkpoint(nn::st::File::read(path), path, spec_flag);
+}
+
+Loaded load_checkpoint(nn::st::File file, const std::string& path, const std::string& spec_flag) {
     Loaded l;
-    l.file = nn::st::File::read(path);
-    auto arch = l.file.metadata.find("arch");
-    ENSURE(!spec_flag.empty() || arch != l.file.metadata.end(), path,
-           ": no \"arch\" metadata; name the architecture with --model");
-    l.spec = spec_flag.empty() ? arch->second : spec_flag;
+    l.file = std::move(file);
+    l.spec = checkpoint_spec(l.file, path, spec_flag);
     l.model = nn::make_model(l.spec, 0);
     nn::load_module(l.file, *l.model, path);
     l.masks = prune::MaskSet::from_file(l.file, l.model->named_parameters(), path);

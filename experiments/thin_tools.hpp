@@ -7,6 +7,7 @@
 
 #include "nn/clock.hpp"
 #include "nn/module.hpp"
+#include "nn/threads.hpp"
 #include "prune/sensitivity.hpp"
 
 namespace experiments {
@@ -18,6 +19,10 @@ struct SpeedComparison {
     double dense_ms = 0, thin_ms = 0;
     double speedup() const { return dense_ms / thin_ms; }
 };
+// The clock of our benchmarks: on one thread the thread's CPU time (leaves out the time other programs
+// hold the core), on more the wall time (which shows what the threads gain).
+inline double benchmark_seconds() { return nn::num_threads() == 1 ? nn::thread_cpu_seconds() : nn::wall_seconds(); }
+
 SpeedComparison compare_speed(nn::Module& dense, nn::Module& thin, int64_t batch, int samples = 3, int reps = 5,
                               double (*clock)() = nn::process_cpu_seconds);
 
