@@ -19,6 +19,7 @@
 
 #include "experiments/args.hpp"
 #include "experiments/bench_sparse.hpp"
+#include "experiments/bert_common.hpp"
 #include "nn/clock.hpp"
 #include "nn/alloc.hpp"
 #include "nn/blas.hpp"
@@ -67,18 +68,8 @@ Rate bench_bert(const std::string& spec, const std::string& mode, int64_t batch,
     auto& mlm = dynamic_cast<nn::BertForMaskedLM&>(*model);
     const nn::BertConfig& c = mlm.bert->config;
     const int64_t T = c.max_position;
-    nn::Rng rng(2);
-    nn::IntTensor ids(nn::Shape{batch, T});
-    std::vector<int64_t> positions, labels;
-    for (int64_t i = 0; i < batch * T; i++) {
-        ids.values[size_t(i)] = 5 + int64_t(rng.below(uint64_t(c.vocab_size - 5)));
-        if (rng.uniform() < 0.15f) {
-            positions.push_back(i);
-            labels.push_back(ids.values[size_t(i)]);
-        }
-    }
-    int64_t m = int64_t(positions.size());
-    nn::IntTensor pos = nn::IntTensor::from_vector(positions, nn::Shape{m}), lab = nn::IntTensor::from_vector(labels, nn::Shape{m});
+    experiments::MlmBatch data = experiments::random_mlm_batch(c.vocab_size, batch, T, 2);
+    const nn::IntTensor &ids = data.ids, &pos = data.positions, &lab = data.labels;
     if (mode == "train") {
         model->train();
         nn::AdamOptions o;

@@ -4,6 +4,7 @@
 
 #include "nn/bert_tasks.hpp"
 #include "nn/check.hpp"
+#include "nn/rng.hpp"
 
 namespace experiments {
 
@@ -56,6 +57,26 @@ data::MlmDataset mlm_dataset(const data::Corpus& c, const data::Vocab& vocab, co
 data::TextClassDataset class_dataset(const data::Corpus& c, const data::Vocab& vocab, const data::TokenizerOptions& tok,
                                      int64_t seq) {
     return data::TextClassDataset(data::encode_corpus(c, vocab, tok, seq), int(c.classes.size()));
+}
+
+MlmBatch random_mlm_batch(int64_t vocab_size, int64_t batch, int64_t seq, uint64_t seed) {
+    constexpr int64_t first = data::Vocab::kNumSpecial;
+    ENSURE(vocab_size > first, "random_mlm_batch: a vocabulary of ", vocab_size, " has no words");
+    nn::Rng rng(seed);
+    MlmBatch b;
+    b.ids = nn::IntTensor(nn::Shape{batch, seq});
+    std::vector<int64_t> positions, labels;
+    for (int64_t i = 0; i < batch * seq; i++) {
+        b.ids.values[size_t(i)] = first + int64_t(rng.below(uint64_t(vocab_size - first)));
+        if (rng.uniform() < 0.15f) {
+            positions.push_back(i);
+            labels.push_back(b.ids.values[size_t(i)]);
+        }
+    }
+    const int64_t m = int64_t(positions.size());
+    b.positions = nn::IntTensor::from_vector(std::move(positions), nn::Shape{m});
+    b.labels = nn::IntTensor::from_vector(std::move(labels), nn::Shape{m});
+    return b;
 }
 
 nn::BertModel& bert_of(nn::Module& m, const std::string& what) {

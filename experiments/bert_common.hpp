@@ -39,6 +39,14 @@ data::MlmDataset mlm_dataset(const data::Corpus& c, const data::Vocab& vocab, co
 data::TextClassDataset class_dataset(const data::Corpus& c, const data::Vocab& vocab, const data::TokenizerOptions& tok,
                                      int64_t seq);
 
+// A batch of [batch, seq] random words (ids drawn uniformly past the special tokens, so no padding)
+// with each position selected for prediction with probability 0.15, the selected words as labels:
+// the input of speed measurements, where the text does not matter. Same seed, same batch.
+struct MlmBatch {
+    nn::IntTensor ids, positions, labels;  // [batch, seq], [selected] (flat b * seq + t), [selected]
+};
+MlmBatch random_mlm_batch(int64_t vocab_size, int64_t batch, int64_t seq, uint64_t seed);
+
 // The BERT inside a task model (BertForMaskedLM or BertForSequenceClassification), or an error
 // naming `what`.
 nn::BertModel& bert_of(nn::Module& m, const std::string& what);

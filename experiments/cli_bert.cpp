@@ -339,7 +339,7 @@ int cmd_bert_stats(const Argv& argv) {
         .add("threshold", &threshold, "|w| below this counts as near zero")
         .add("rel-threshold", &rel_threshold, "also: |w| below this times the matrix's std");
     if (!args.parse(argv)) return 0;
-    ENSURE(!ckpt.empty(), "secateurs bert-stats: --ckpt FILE is required");
+    ENSURE(!ckpt.empty(), "--ckpt FILE is required");
     nn::st::File f = nn::st::File::read(ckpt);
     auto a = f.metadata.find("arch");
     ENSURE(a != f.metadata.end(), ckpt, ": no \"arch\" metadata, so the model cannot be rebuilt");

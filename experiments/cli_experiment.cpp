@@ -53,7 +53,7 @@ RunOptions take_harness_options(std::vector<std::string>& args) {
         }
         ours.push_back(args[i]);
         if (args[i].find('=') == std::string::npos) {
-            ENSURE(i + 1 < args.size(), "secateurs experiment: ", args[i], " needs a value");
+            ENSURE(i + 1 < args.size(), "", args[i], " needs a value");
             ours.push_back(args[++i]);
         }
     }
@@ -133,7 +133,7 @@ int cmd_experiment(const Argv& argv_in) {
         std::string target = verb == "all" || args.empty() ? root : nn::io::join(root, args[0]);
         std::error_code ec;
         std::filesystem::remove_all(target, ec);
-        ENSURE(!ec, "secateurs experiment: cannot remove ", target, ": ", ec.message());
+        ENSURE(!ec, "cannot remove ", target, ": ", ec.message());
     }
     if (verb == "report") {
         ENSURE(args.empty(), "secateurs experiment report: unexpected argument '", args.empty() ? "" : args[0], "'");

@@ -13,7 +13,7 @@ int cmd_info(const Argv& argv) {
     Args args("secateurs info", "List the tensors (name, dtype, shape, bytes) and the metadata of a safetensors file.");
     args.positional("file", &path, "the .safetensors file");
     if (!args.parse(argv)) return 0;
-    ENSURE(!path.empty(), "secateurs info: a FILE argument is required");
+    ENSURE(!path.empty(), "a FILE argument is required");
     nn::st::File f = nn::st::File::read(path);
     int64_t total_params = 0, total_bytes = 0;
     std::printf("%-48s %-5s %-20s %12s\n", "tensor", "dtype", "shape", "bytes");

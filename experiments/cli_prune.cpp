@@ -98,7 +98,7 @@ int cmd_prune(const Argv& argv) {
         .add("recipe", &recipe_path, "a recipe file instead of --method/--amount (see README)")
         .add("seed", &seed, "random methods: seed");
     if (!args.parse(argv)) return 0;
-    ENSURE(!in.empty() && !out.empty(), "secateurs prune: --in FILE and --out FILE are required");
+    ENSURE(!in.empty() && !out.empty(), "--in FILE and --out FILE are required");
     nn::st::File f = nn::st::File::read(in);
     FileTensors ft = file_tensors(f, in);
     ENSURE(!ft.names.empty(), in, ": no floating-point tensors to prune");
@@ -118,7 +118,7 @@ int cmd_prune(const Argv& argv) {
             decided.insert(decided.end(), s.params.begin(), s.params.end());
         }
     } else {
-        ENSURE(!method.empty() && !amount_text.empty(), "secateurs prune: --method and --amount (or --recipe) are required");
+        ENSURE(!method.empty() && !amount_text.empty(), "--method and --amount (or --recipe) are required");
         prune::ScheduledStep step;
         step.name = "--method " + method;
         prune::PruneSpec& spec = step.spec;
@@ -200,7 +200,7 @@ int cmd_summary(const Argv& argv) {
         .add("csv", &csv, "also write the table as CSV here")
         .add("params", &params_text, "comma-separated names or globs of the tensors to list (default: all)");
     if (!args.parse(argv)) return 0;
-    ENSURE(!path.empty(), "secateurs summary: a FILE argument is required");
+    ENSURE(!path.empty(), "a FILE argument is required");
     nn::st::File f = nn::st::File::read(path);
     FileTensors ft;
     if (sparse::is_sparse_checkpoint(f)) {  // its CSR tensors expanded; their patterns act as masks
@@ -283,13 +283,13 @@ int cmd_imp(const Argv& argv) {
         .add("crash-at", &crash_at, "fault injection for the crash tests: SIGKILL at LEVEL/POINT (POINT: STEP, "
                                     "STEP:write, STEP:link, model or done)");
     if (!args.parse(argv)) return 0;
-    ENSURE(!cfg.out_dir.empty(), "secateurs imp: --out DIR is required");
+    ENSURE(!cfg.out_dir.empty(), "--out DIR is required");
     arm_crash(ImpCrashPoint::parse(crash_at), cfg);
     const std::string run_dir = cfg.control.empty() ? cfg.out_dir : nn::io::join(cfg.out_dir, "control-" + cfg.control);
     ENSURE(resume || !nn::io::exists(nn::io::join(run_dir, "config.txt")), run_dir,
            ": holds an IMP run already; add --resume to continue it, or choose another --out");
     ENSURE(scope == "local" || scope == "global", "--scope '", scope, "' must be local or global");
-    ENSURE(n_val > 0, "secateurs imp: --val must be positive (best validation accuracy is tracked)");
+    ENSURE(n_val > 0, "--val must be positive (best validation accuracy is tracked)");
     cfg.global = scope == "global";
     cfg.params = prune::split_list(params_text);
     cfg.ignore = prune::split_list(ignore_text);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "experiments/args.hpp"
+#include "experiments/bert_common.hpp"
 #include "experiments/cli.hpp"
 #include "experiments/thin_tools.hpp"
 #include "nn/autograd.hpp"
@@ -37,7 +38,7 @@ int cmd_sparsify(const Argv& argv) {
         .add("index", &index, "column index width: auto (16-bit when the columns fit), 32 or 16")
         .add("densify", &densify, "expand a sparse checkpoint back into dense tensors");
     if (!args.parse(argv)) return 0;
-    ENSURE(!in.empty(), "secateurs sparsify: --in FILE is required");
+    ENSURE(!in.empty(), "--in FILE is required");
     ENSURE(index == "auto" || index == "32" || index == "16", "secateurs sparsify: --index must be auto, 32 or 16, got '",
            index, "'");
     nn::st::File f = nn::st::File::read(in);
@@ -83,41 +84,44 @@ int cmd_sparsify(const Argv& argv) {
 int cmd_bench(const Argv& argv) {
     std::string ckpt, spec, batches = "1,128";
     int threads = 1, rounds = 5;
+    int64_t seq = 0;
     double seconds = 0.05;
     sparse::CompileOptions opt;
     Args args("secateurs bench",
               "Inference speed of a pruned checkpoint: its masked dense model against the same weights compiled to\n"
-              "sparse kernels (sparse::compile decides per layer by density), on random 28x28 images. Prints each\n"
-              "layer's decision, the weight memory dense and as compiled, how far the outputs differ, and per batch\n"
-              "size the fastest of interleaved rounds (one thread: thread CPU time; more: wall time). Takes ordinary\n"
-              "checkpoints (masks as \"<name>_mask\", or zeros) and sparse ones (secateurs sparsify). Image models.");
+              "sparse kernels (sparse::compile decides per layer by density), on random inputs: 28x28 images, or\n"
+              "sequences of random words for BERT (bert-mlm predicts at 15 % of the positions). Prints each layer's\n"
+              "decision, the weight memory dense and as compiled, how far the outputs differ, and per batch size the\n"
+              "fastest of interleaved rounds (one thread: thread CPU time; more: wall time). Takes ordinary\n"
+              "checkpoints (masks as \"<name>_mask\", or zeros) and sparse ones (secateurs sparsify).");
     args.add("ckpt", &ckpt, "checkpoint (.safetensors)")
         .add("model", &spec, "model spec (default: the checkpoint's \"arch\")")
-        .add("batch-sizes", &batches, "comma-separated batch sizes")
+        .add("batch-sizes", &batches, "comma-separated batch sizes (images, or sequences for BERT)")
+        .add("seq-len", &seq, "BERT: tokens per sequence (default: the model's positions)")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("rounds", &rounds, "interleaved rounds per batch size (the fastest is kept)")
         .add("round-seconds", &seconds, "time of the dense model in one round (sets the forwards per round)")
         .add("max-density", &opt.max_density, "Linear layers at or below this density run sparse")
         .add("max-conv-density", &opt.max_conv_density, "Conv2d layers at or below this density run sparse");
     if (!args.parse(argv)) return 0;
-    ENSURE(!ckpt.empty(), "secateurs bench: --ckpt FILE is required");
-    ENSURE(rounds >= 1 && seconds > 0, "secateurs bench: --rounds must be >= 1 and --round-seconds > 0");
+    ENSURE(!ckpt.empty(), "--ckpt FILE is required");
+    ENSURE(rounds >= 1 && seconds > 0, "--rounds must be >= 1 and --round-seconds > 0");
     std::vector<int64_t> sizes;
     for (auto& item : nn::io::split_list(batches, ',')) {
         char* end = nullptr;
         long long b = std::strtoll(item.c_str(), &end, 10);
-        ENSURE(!item.empty() && *end == '\0' && b >= 1 && b <= 65536, "secateurs bench: --batch-sizes: '", item,
+        ENSURE(!item.empty() && *end == '\0' && b >= 1 && b <= 65536, "--batch-sizes: '", item,
                "' is not a batch size (1..65536)");
         sizes.push_back(b);
     }
-    ENSURE(!sizes.empty(), "secateurs bench: --batch-sizes is empty");
+    ENSURE(!sizes.empty(), "--batch-sizes is empty");
     apply_threads(threads);
 
     nn::st::File f = nn::st::File::read(ckpt);
     spec = checkpoint_spec(f, ckpt, spec);
-    const std::string name = nn::ModelSpec::parse(spec).name;
-    ENSURE(name.rfind("bert", 0) != 0, ckpt, ": ", spec,
-           " is a text model; secateurs bench times image models (28x28 inputs)");
+    const bool text = nn::ModelSpec::parse(spec).name.rfind("bert", 0) == 0;
+    ENSURE(seq >= 0, "--seq-len must be >= 1 (or 0: the model's positions)");
+    ENSURE(text || seq == 0, "--seq-len applies to BERT models, not to ", spec);
     std::shared_ptr<nn::Module> dense, compiled = nn::make_model(spec, 0);
     std::vector<sparse::LayerDecision> decisions;
     if (sparse::is_sparse_checkpoint(f)) {  // the stored patterns are the masks
@@ -135,17 +139,26 @@ int cmd_bench(const Argv& argv) {
         decisions = sparse::compile(*compiled, opt);
     }
 
+    std::string input = "images";
+    if (text) {
+        const int64_t positions = bert_of(*dense, ckpt).config.max_position;
+        ENSURE(seq <= positions, "--seq-len ", seq, " is longer than the ", positions, " positions of ", spec);
+        input = "sequences of " + std::to_string(seq > 0 ? seq : positions) + " tokens";
+    }
+
     // Decisions, and the memory of the layers' weights: dense float32, and as compiled (CSR16 where
     // the columns fit, else CSR, for the layers that run sparse).
     int64_t dense_bytes = 0, run_bytes = 0, n_sparse = 0;
-    std::printf("%s: %s\n%-28s %-8s %-16s %8s  %s\n", ckpt.c_str(), spec.c_str(), "layer", "type", "weight", "density",
-                "runs");
+    int width = 28;
+    for (auto& d : decisions) width = std::max(width, int(d.name.size()));
+    std::printf("%s: %s\n%-*s %-8s %-16s %8s  %s\n", ckpt.c_str(), spec.c_str(), width, "layer", "type", "weight",
+                "density", "runs");
     for (auto& d : decisions) {
         sparse::TensorMemory m = sparse::tensor_memory(d.name + ".weight", d.shape, d.nnz);
         dense_bytes += m.dense_bytes;
         run_bytes += d.sparse ? (m.csr16_bytes >= 0 ? std::min(m.csr16_bytes, m.csr_bytes) : m.csr_bytes) : m.dense_bytes;
         n_sparse += d.sparse;
-        std::printf("%-28s %-8s %-16s %8.4f  %s (%s)\n", d.name.c_str(), d.type.c_str(), nn::to_string(d.shape).c_str(),
+        std::printf("%-*s %-8s %-16s %8.4f  %s (%s)\n", width, d.name.c_str(), d.type.c_str(), nn::to_string(d.shape).c_str(),
                     d.density, d.sparse ? "sparse" : "dense", d.reason.c_str());
     }
     std::printf("%lld of %zu layers sparse; their weights: %lld bytes dense, %lld as compiled (%.3fx)\n",
@@ -155,29 +168,29 @@ int cmd_bench(const Argv& argv) {
     // The compiled model computes what the masked dense one does.
     dense->eval();
     compiled->eval();
+    auto forward_of = [&](int64_t batch, uint64_t seed) { return random_forward(*dense, batch, seq, seed); };
     {
         nn::NoGradGuard no_grad;
-        nn::Rng rng(1);
-        nn::Tensor x = nn::Tensor::empty({8, 1, 28, 28});
-        for (int64_t i = 0; i < x.numel(); i++) x.data()[i] = rng.normal();
-        nn::Tensor yd = dense->forward(x), ys = compiled->forward(x);
+        Forward f = forward_of(8, 1);
+        nn::Tensor yd = f(*dense), ys = f(*compiled);
         double scale = 0, diff = 0;
         for (int64_t i = 0; i < yd.numel(); i++) {
             scale = std::max(scale, double(std::fabs(yd.data()[i])));
             diff = std::max(diff, double(std::fabs(yd.data()[i] - ys.data()[i])));
         }
-        std::printf("outputs (8 random images): compiled and masked dense differ by <= %.2g of max |y|\n",
-                    scale > 0 ? diff / scale : diff);
+        std::printf("outputs (8 random %s): compiled and masked dense differ by <= %.2g of max |y|\n",
+                    input.c_str(), scale > 0 ? diff / scale : diff);
     }
 
-    std::printf("\ninference, %d thread(s), fastest of %d interleaved rounds (%s); OpenBLAS core %s\n"
-                "%8s %12s %12s %9s\n", nn::num_threads(), rounds, nn::num_threads() == 1 ? "thread CPU time" : "wall time",
+    std::printf("\ninference on random %s, %d thread(s), fastest of %d interleaved rounds (%s); OpenBLAS core %s\n"
+                "%8s %12s %12s %9s\n", input.c_str(), nn::num_threads(), rounds, nn::num_threads() == 1 ? "thread CPU time" : "wall time",
                 nn::blas_core_description().c_str(), "batch", "dense ms", "sparse ms", "speed-up");
     for (int64_t b : sizes) {
         // Enough forwards per round for `seconds` of the dense model.
-        SpeedComparison one = compare_speed(*dense, *compiled, b, 1, 1, benchmark_seconds);
+        Forward f = forward_of(b, 2);
+        SpeedComparison one = compare_speed(*dense, *compiled, f, 1, 1, benchmark_seconds);
         int reps = int(std::clamp(std::ceil(seconds * 1000.0 / std::max(one.dense_ms, 1e-6)), 1.0, 100000.0));
-        SpeedComparison s = compare_speed(*dense, *compiled, b, rounds, reps, benchmark_seconds);
+        SpeedComparison s = compare_speed(*dense, *compiled, f, rounds, reps, benchmark_seconds);
         std::printf("%8lld %12.4f %12.4f %8.2fx\n", (long long)b, s.dense_ms, s.thin_ms, s.speedup());
     }
     return 0;

@@ -84,13 +84,13 @@ int cmd_sensitivity(const Argv& argv) {
     std::vector<prune::SensitivityRow> rows;
     std::string title;
     if (!merge.empty()) {
-        ENSURE(ckpt.empty(), "secateurs sensitivity: --merge combines CSVs; it takes no --ckpt");
+        ENSURE(ckpt.empty(), "--merge combines CSVs; it takes no --ckpt");
         std::vector<std::vector<prune::SensitivityRow>> shards;
         for (auto& path : prune::split_list(merge)) shards.push_back(prune::parse_sensitivity_csv(nn::io::read_text(path), path));
         rows = prune::merge_sensitivity(shards);
         title = "Sensitivity (merged)";
     } else {
-        ENSURE(!ckpt.empty(), "secateurs sensitivity: --ckpt FILE is required (or --merge)");
+        ENSURE(!ckpt.empty(), "--ckpt FILE is required (or --merge)");
         apply_threads(threads);
         Loaded l = load_checkpoint(ckpt, spec);
         ENSURE(l.masks.empty(), ckpt, ": has pruning masks; analyse the dense checkpoint");
@@ -135,7 +135,7 @@ int cmd_allocate(const Argv& argv) {
         .add("stages", &stages, "one ratio per stage (layers with equal output size)")
         .add("out", &out, "recipe file to write");
     if (!args.parse(argv)) return 0;
-    ENSURE(!csv.empty() && !budget.empty(), "secateurs allocate: --sensitivity CSV and --budget KIND:VALUE are required");
+    ENSURE(!csv.empty() && !budget.empty(), "--sensitivity CSV and --budget KIND:VALUE are required");
     size_t colon = budget.find(':');
     ENSURE(colon != std::string::npos, "--budget '", budget, "' must be drop:D, params:F or flops:F");
     std::string kind = budget.substr(0, colon), value = budget.substr(colon + 1);
@@ -190,7 +190,7 @@ int cmd_allocate(const Argv& argv) {
                     "amount = " + buf + "\n";
             steps++;
         }
-        ENSURE(steps > 0, "secateurs allocate: every ratio is 0 at ", budget, ", nothing to prune");
+        ENSURE(steps > 0, "every ratio is 0 at ", budget, ", nothing to prune");
         nn::io::write_text_atomic(out, text);
     }
     std::printf("wrote %s\n", out.c_str());
@@ -215,7 +215,7 @@ int cmd_thin(const Argv& argv) {
         .add("batch-size", &batch, "--bench batch")
         .add("threads", &threads, "worker threads (0: all cores)");
     if (!args.parse(argv)) return 0;
-    ENSURE(!in.empty() && !out.empty(), "secateurs thin: --in FILE and --out FILE are required");
+    ENSURE(!in.empty() && !out.empty(), "--in FILE and --out FILE are required");
     apply_threads(threads);
     Loaded l = load_checkpoint(in, spec);
     std::vector<prune::Group> groups = prune::dependency_groups(l.spec, *l.model);
@@ -281,7 +281,7 @@ int cmd_flops(const Argv& argv) {
     args.add("model", &spec, "model spec (default: the checkpoint's \"arch\")")
         .add("ckpt", &ckpt, "checkpoint whose masks and zeroed units count (optional)");
     if (!args.parse(argv)) return 0;
-    ENSURE(!spec.empty() || !ckpt.empty(), "secateurs flops: --model SPEC or --ckpt FILE is required");
+    ENSURE(!spec.empty() || !ckpt.empty(), "--model SPEC or --ckpt FILE is required");
     std::shared_ptr<nn::Module> model;
     prune::MaskSet masks;
     if (!ckpt.empty()) {

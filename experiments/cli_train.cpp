@@ -144,7 +144,7 @@ int cmd_eval(const Argv& argv) {
                                    "to this safetensors file as \"input\" and \"logits\", e.g. to compare with PyTorch")
         .add("dump-n", &dump_n, "images in --dump-logits");
     if (!args.parse(argv)) return 0;
-    ENSURE(!ckpt.empty(), "secateurs eval: --ckpt FILE is required");
+    ENSURE(!ckpt.empty(), "--ckpt FILE is required");
     apply_threads(threads);
     nn::st::File f = nn::st::File::read(ckpt);
     auto arch = f.metadata.find("arch");
@@ -161,7 +161,7 @@ int cmd_eval(const Argv& argv) {
     std::printf("%s on fashion-mnist/%s: accuracy %.2f%%  loss %.4f  (%lld examples)\n", arch->second.c_str(),
                 split.c_str(), 100.0 * r.accuracy, r.loss, (long long)r.n);
     if (!dump.empty()) {
-        ENSURE(dump_n > 0 && dump_n <= ds.size(), "secateurs eval: --dump-n must be in 1..", ds.size(), ", got ", dump_n);
+        ENSURE(dump_n > 0 && dump_n <= ds.size(), "--dump-n must be in 1..", ds.size(), ", got ", dump_n);
         data::DataLoader loader(ds, dump_n, false, 0);
         data::Batch batch = loader.batch(0);
         net->eval();

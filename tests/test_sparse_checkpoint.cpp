@@ -285,12 +285,54 @@ TEST_CASE("secateurs bench: decisions, memory, agreeing outputs and a timing row
     }
     REQUIRE(testing::run_secateurs({"bench", "--ckpt", in, "--batch-sizes", "1,x"}, log) == 1);
     REQUIRE(log.find("--batch-sizes: 'x'") != std::string::npos);
-    REQUIRE(testing::run_secateurs({"bench", "--ckpt", in, "--model", "bert-mlm"}, log) == 1);
-    REQUIRE(log.find("text model") != std::string::npos);
+    REQUIRE(testing::run_secateurs({"bench", "--ckpt", in, "--seq-len", "8"}, log) == 1);
+    REQUIRE(log.find("--seq-len applies to BERT models") != std::string::npos);
     REQUIRE(testing::run_secateurs({"bench", "--ckpt", "test-bench-missing.safetensors"}, log) == 1);
     REQUIRE(log.find("test-bench-missing.safetensors") != std::string::npos);
     std::remove(in.c_str());
     std::remove(sparse_file.c_str());
+}
+
+TEST_CASE("secateurs bench: BERT checkpoints, timed on random word sequences", "[sparse][cli][bert]") {
+    std::string file = "test-bench-bert.safetensors", log;
+    const std::pair<std::string, std::string> cases[] = {
+        {"bert-mlm:vocab=60,hidden=32,layers=1,heads=2,ffn=64,seq=16", "6 of 7 layers sparse"},
+        {"bert-cls:vocab=60,hidden=32,layers=1,heads=2,ffn=64,seq=16,classes=3", "6 of 8 layers sparse"}};
+    for (const auto& [arch, sparse_layers] : cases) {
+        INFO(arch);
+        // The encoder's six matrices at density 0.1 (masks stored beside them); the rest stays dense.
+        auto model = nn::make_model(arch, 5);
+        st::File f;
+        f.metadata["arch"] = arch;
+        uint64_t seed = 1;
+        for (auto& [name, t] : model->state_dict()) {
+            if (t.ndim() == 2 && name.find(".encoder.") != std::string::npos) {
+                Tensor m = random_mask(t.shape(), 0.1, seed++);
+                f.put(name, nn::mul(t.detach(), m));
+                f.put(name + "_mask", m);
+            } else {
+                f.put(name, t);
+            }
+        }
+        f.write(file);
+        std::string text;
+        REQUIRE(testing::run_secateurs({"bench", "--ckpt", file, "--batch-sizes", "1,4", "--seq-len", "8", "--rounds",
+                                        "1", "--round-seconds", "0.001"}, text) == 0);
+        INFO(text);
+        // The six encoder matrices run sparse; the MLM head's transform (dense) does not, the
+        // classification model's pooler and classifier neither.
+        REQUIRE(text.find(sparse_layers) != std::string::npos);
+        REQUIRE(text.find("\nbert.encoder.layer.0.intermediate.dense ") != std::string::npos);
+        size_t at = text.find("outputs (8 random sequences of 8 tokens): compiled and masked dense differ by <= ");
+        REQUIRE(at != std::string::npos);
+        at = text.find("<= ", at) + 3;
+        REQUIRE(std::atof(text.c_str() + at) < 1e-5);
+        for (const char* row : {"\n       1 ", "\n       4 "}) REQUIRE(text.find(row) != std::string::npos);
+        // Longer than the model's positions: one error naming the limit.
+        REQUIRE(testing::run_secateurs({"bench", "--ckpt", file, "--seq-len", "17"}, log) == 1);
+        REQUIRE(log.find("--seq-len 17 is longer than the 16 positions") != std::string::npos);
+    }
+    std::remove(file.c_str());
 }
 
 TEST_CASE("sparse checkpoint: a tensor with no stored entries (int32 indices) loads and writes back", "[sparse]") {
