@@ -50,6 +50,12 @@ Loaded load_checkpoint(nn::st::File file, const std::string& path, const std::st
 // naming `path` when it has none).
 std::string checkpoint_spec(const nn::st::File& file, const std::string& path, const std::string& spec_flag);
 
+// secateurs eval on a BERT checkpoint (defined in cli_bert.cpp): `net` (its weights loaded from `f`)
+// measured on `split` (train, val or test) of the task it was trained for, read from the file's
+// metadata like its vocabulary — masked-token accuracy and perplexity for bert-mlm (`corpus`),
+// accuracy for bert-cls (`task`), on the same hash split as pretrain / finetune.
+int eval_bert(const nn::st::File& f, const std::string& path, nn::Module& net, const std::string& split);
+
 // The Fashion-MNIST training set, or its first `subset` examples (--train-subset; 0: all).
 data::ImageDataset fashion_mnist_train(int64_t subset);
 

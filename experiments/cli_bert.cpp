@@ -187,6 +187,56 @@ int cmd_pretrain(const Argv& argv) {
     return 0;
 }
 
+int eval_bert(const nn::st::File& f, const std::string& path, nn::Module& net, const std::string& split) {
+    ENSURE(split == "train" || split == "val" || split == "test", "--split must be train, val or test for a text model, got '",
+           split, "'");
+    auto meta = [&](const char* key, const char* writer) {
+        auto it = f.metadata.find(key);
+        ENSURE(it != f.metadata.end() && !it->second.empty(), path, ": no \"", key, "\" metadata (", writer,
+               " writes it), so the task to evaluate is unknown");
+        return it->second;
+    };
+    data::TokenizerOptions tok;
+    data::Vocab vocab = read_tokenizer(f, path, tok);
+    nn::BertModel& bert = bert_of(net, path);
+    ENSURE(vocab.size() == bert.config.vocab_size, path, ": the stored vocabulary has ", vocab.size(),
+           " tokens but the model ", bert.config.vocab_size);
+    const int64_t seq = bert.config.max_position;
+    auto part = [&](const TextSplits& sp) -> const data::Corpus& {
+        return split == "train" ? sp.train : split == "val" ? sp.val : sp.test;
+    };
+    if (auto* mlm = dynamic_cast<nn::BertForMaskedLM*>(&net)) {
+        const std::string corpus_name = meta("corpus", "secateurs pretrain");
+        data::Corpus corpus = data::load_corpus(corpus_name);
+        TextSplits sp = split_corpus(corpus, false);
+        data::MlmDataset ds = mlm_dataset(part(sp), vocab, tok, seq);
+        nn::EvalResult r = mlm_eval(*mlm, ds);
+        std::printf("masked-token accuracy on %s/%s (%zu sequences, %" PRId64 " masked tokens, masks fixed): %.2f%%, "
+                    "perplexity %.2f (loss %.4f)\n",
+                    corpus_name.c_str(), split.c_str(), part(sp).examples.size(), r.n, 100.0 * r.accuracy,
+                    std::exp(r.loss), r.loss);
+        return 0;
+    }
+    auto& cls = dynamic_cast<nn::BertForSequenceClassification&>(net);
+    const std::string task = meta("task", "secateurs finetune");
+    data::Corpus corpus = task_corpus(task);
+    auto stored = f.metadata.find(kClassesKey);
+    if (stored != f.metadata.end()) {
+        std::string classes;
+        for (auto& c : corpus.classes) classes += (classes.empty() ? "" : "\n") + c;
+        ENSURE(stored->second == classes, path, ": its classes differ from those of task ", task,
+               " (the labels would not mean what the model learned)");
+    }
+    ENSURE(int64_t(corpus.classes.size()) == cls.classifier->out_features, path, ": task ", task, " has ",
+           corpus.classes.size(), " classes but the classifier ", cls.classifier->out_features, " outputs");
+    TextSplits sp = split_corpus(corpus, false);
+    data::TextClassDataset ds = class_dataset(part(sp), vocab, tok, seq);
+    nn::EvalResult r = class_eval(cls, ds);
+    std::printf("accuracy on %s/%s (%" PRId64 " examples): %.2f%% (loss %.4f)\n", task.c_str(), split.c_str(), r.n,
+                100.0 * r.accuracy, r.loss);
+    return 0;
+}
+
 int cmd_finetune(const Argv& argv) {
     std::string task = "kjv-genre", ckpt;
     BertFlags model_flags;

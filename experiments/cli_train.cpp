@@ -135,10 +135,12 @@ int cmd_eval(const Argv& argv) {
     std::string ckpt, split = "test", dump;
     int threads = 1;
     int64_t dump_n = 64;
-    Args args("secateurs eval", "Evaluate a checkpoint on Fashion-MNIST. The architecture comes from the file's\n"
-                                "\"arch\" metadata. Sparse checkpoints (secateurs sparsify) run on sparse kernels.");
+    Args args("secateurs eval", "Evaluate a checkpoint on Fashion-MNIST, or a BERT checkpoint on the task it was trained for\n"
+                                "(masked-token accuracy on its corpus, or accuracy on its classification task: read from the\n"
+                                "file's metadata, same hash split as pretrain / finetune). The architecture comes from the\n"
+                                "file's \"arch\" metadata. Sparse checkpoints (secateurs sparsify) run on sparse kernels.");
     args.add("ckpt", &ckpt, "checkpoint (.safetensors)")
-        .add("split", &split, "test or train")
+        .add("split", &split, "test or train (BERT: also val)")
         .add("threads", &threads, "worker threads (0: all cores)")
         .add("dump-logits", &dump, "also write the first --dump-n images of the split and their logits (eval mode)\n"
                                    "to this safetensors file as \"input\" and \"logits\", e.g. to compare with PyTorch")
@@ -155,6 +157,10 @@ int cmd_eval(const Argv& argv) {
             std::printf("%s: %s (%s)\n", d.name.c_str(), d.sparse ? "sparse" : "dense", d.reason.c_str());
     } else {
         nn::load_module(f, *net, ckpt);
+    }
+    if (nn::ModelSpec::parse(arch->second).name.rfind("bert", 0) == 0) {
+        ENSURE(dump.empty(), "--dump-logits takes image models; ", ckpt, " holds ", arch->second);
+        return eval_bert(f, ckpt, *net, split);
     }
     data::ImageDataset ds = data::load_fashion_mnist(split);
     nn::EvalResult r = nn::evaluate(*net, ds);

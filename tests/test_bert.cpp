@@ -6,10 +6,13 @@
 
 #include "data/text.hpp"
 #include "helpers.hpp"
+#include "subprocess.hpp"
 #include "nn/bert_tasks.hpp"
 #include "nn/check.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/io.hpp"
 #include "nn/models.hpp"
+#include "nn/safetensors.hpp"
 #include "nn/weight_stats.hpp"
 #include "prune/pruner.hpp"
 
@@ -451,4 +454,75 @@ TEST_CASE("pruning BERT: unstructured local and global over Q/K/V/O and FFN, per
     REQUIRE_THROWS_AS(prune::row_unstructured(Tensor::ones({4}), prune::Amount::fraction(0.5)), nn::Error);
     REQUIRE_THROWS_AS(prune::row_unstructured(w, prune::Amount::fraction(0.5), Tensor::ones({4, 2})), nn::Error);
     REQUIRE_THROWS_AS(prune::row_unstructured(w, prune::Amount::count(5)), nn::Error);
+}
+
+namespace {
+// The number after `key` in `text` (-1 when absent).
+double number_after(const std::string& text, const std::string& key) {
+    size_t at = text.find(key);
+    return at == std::string::npos ? -1.0 : std::atof(text.c_str() + at + key.size());
+}
+}  // namespace
+
+TEST_CASE("secateurs eval on BERT checkpoints: the metric pretrain / finetune report, sparse files too", "[bert][cli]") {
+    const std::string dir = "test-bert-eval";
+    std::filesystem::remove_all(dir);
+    nn::io::make_dirs(dir);
+    auto path = [&](const std::string& name) { return nn::io::join(dir, name); };
+    std::string text, tsv;
+    for (int i = 0; i < 120; i++) {
+        text += "the " + std::string(i % 3 ? "cat sat on the mat " : "dog ran in the park ") + std::to_string(i % 7) + "\n";
+        tsv += std::string(i % 2 ? "pets\tthe cat sat " : "parks\tthe dog ran ") + std::to_string(i) + "\n";
+    }
+    nn::io::write_text_atomic(path("corpus.txt"), text);
+    nn::io::write_text_atomic(path("task.tsv"), tsv);
+    const std::string small = "--layers 1 --hidden 16 --heads 2 --ffn 32 --seq 16 --batch-size 8 --max-steps 3";
+    std::string out, log;
+    REQUIRE(testing::run_secateurs("pretrain --corpus " + path("corpus.txt") + " --min-count 1 " + small + " --out " +
+                                       path("mlm"), out) == 0);
+    INFO(out);
+    const double pretrain_acc = number_after(out, "masked-token accuracy ");
+    REQUIRE(pretrain_acc >= 0);
+    const std::string mlm = path("mlm/model.safetensors");
+    REQUIRE(testing::run_secateurs({"eval", "--ckpt", mlm}, out) == 0);
+    INFO(out);
+    REQUIRE(out.find("masked-token accuracy on " + path("corpus.txt") + "/test") != std::string::npos);
+    REQUIRE(number_after(out, "masks fixed): ") == Approx(pretrain_acc).margin(0.006));
+
+    // Pruned, then stored sparse: the sparse file runs on sparse kernels and scores as the pruned one.
+    const std::string pruned = path("pruned.safetensors"), sparse_file = path("sparse.safetensors");
+    REQUIRE(testing::run_secateurs({"prune", "--in", mlm, "--out", pruned, "--method", "l1_unstructured", "--amount",
+                                    "0.8", "--params", "bert.encoder.layer.*.weight", "--ignore", "*LayerNorm*"},
+                                   out) == 0);
+    REQUIRE(testing::run_secateurs({"sparsify", "--in", pruned, "--out", sparse_file}, out) == 0);
+    std::string a, b;
+    REQUIRE(testing::run_secateurs({"eval", "--ckpt", pruned, "--split", "val"}, a) == 0);
+    REQUIRE(testing::run_secateurs({"eval", "--ckpt", sparse_file, "--split", "val"}, b) == 0);
+    INFO(a << "\n" << b);
+    REQUIRE(b.find("sparse (density") != std::string::npos);
+    REQUIRE(number_after(a, "masks fixed): ") == Approx(number_after(b, "masks fixed): ")).margin(0.006));
+    REQUIRE(number_after(a, "(loss ") == Approx(number_after(b, "(loss ")).epsilon(1e-4));
+
+    // The classifier: its task comes from the file.
+    REQUIRE(testing::run_secateurs("finetune --task " + path("task.tsv") + " --ckpt " + mlm +
+                                       " --batch-size 8 --max-steps 3 --out " + path("cls"), out) == 0);
+    INFO(out);
+    size_t at = out.find("accuracy ", out.find("test (held-out "));
+    REQUIRE(at != std::string::npos);
+    const double cls_acc = std::atof(out.c_str() + at + 9);
+    REQUIRE(testing::run_secateurs({"eval", "--ckpt", path("cls/model.safetensors")}, out) == 0);
+    INFO(out);
+    REQUIRE(number_after(out, "examples): ") == Approx(cls_acc).margin(0.006));
+
+    // Errors name the file and the problem.
+    REQUIRE(testing::run_secateurs({"eval", "--ckpt", mlm, "--split", "dev"}, log) == 1);
+    REQUIRE(log.find("--split must be train, val or test") != std::string::npos);
+    {
+        nn::st::File f = nn::st::File::read(mlm);
+        f.metadata.erase("corpus");
+        f.write(path("nocorpus.safetensors"));
+    }
+    REQUIRE(testing::run_secateurs({"eval", "--ckpt", path("nocorpus.safetensors")}, log) == 1);
+    REQUIRE(log.find(path("nocorpus.safetensors") + ": no \"corpus\" metadata") != std::string::npos);
+    std::filesystem::remove_all(dir);
 }
