@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -329,11 +330,18 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
             const sk::Kernel& r = sk::reference(op, sk::IndexWidth::i32);
             cols.push_back({r.name, [&, run = r.run] { run(p32); }, 1, {}});
         }
+        // The lockstep variants run over a plan built here once, as compile() builds it for a layer (the
+        // conversion, like the CSR's, is not timed).
+        sk::LockstepPlan plan = op == sk::Op::spmm ? sk::build_lockstep(p32.w) : sk::LockstepPlan();
+        sk::Operands p32l = p32, p16l = p16;
+        p32l.lockstep = p16l.lockstep = &plan;
         for (const sk::Kernel& k : sk::registry()) {
             if (k.op != op || k.isa == sk::Isa::scalar || !sk::isa_available(k.isa)) continue;
             if (k.index == sk::IndexWidth::u16 && K > sparse::kCsr16MaxCols) continue;
-            if (cfg.variants == "best" && &k != &sk::best(op, k.index, N)) continue;
-            const sk::Operands* p = k.index == sk::IndexWidth::i32 ? &p32 : &p16;
+            const bool lockstep = std::strstr(k.name, "_lockstep") != nullptr;
+            if (cfg.variants == "best" && &k != &sk::best(op, k.index, N) && !(lockstep && sk::lockstep_pays(p32.w)))
+                continue;
+            const sk::Operands* p = k.index == sk::IndexWidth::i32 ? (lockstep ? &p32l : &p32) : (lockstep ? &p16l : &p16);
             cols.push_back({k.name, [p, run = k.run] { run(*p); }, cfg.samples, {}});
         }
         time_interleaved(cols, cfg.samples, cfg.seconds);

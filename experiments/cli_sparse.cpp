@@ -102,7 +102,8 @@ int cmd_bench(const Argv& argv) {
         .add("rounds", &rounds, "interleaved rounds per batch size (the fastest is kept)")
         .add("round-seconds", &seconds, "time of the dense model in one round (sets the forwards per round)")
         .add("max-density", &opt.max_density, "Linear layers at or below this density run sparse")
-        .add("max-conv-density", &opt.max_conv_density, "Conv2d layers at or below this density run sparse");
+        .add("max-conv-density", &opt.max_conv_density, "Conv2d layers at or below this density run sparse")
+        .add("lockstep", &opt.lockstep, "lockstep plans for sparse Linear layers (false: the nr kernels alone)");
     if (!args.parse(argv)) return 0;
     ENSURE(!ckpt.empty(), "--ckpt FILE is required");
     ENSURE(rounds >= 1 && seconds > 0, "--rounds must be >= 1 and --round-seconds > 0");
@@ -147,8 +148,8 @@ int cmd_bench(const Argv& argv) {
     }
 
     // Decisions, and the memory of the layers' weights: dense float32, and as compiled (CSR16 where
-    // the columns fit, else CSR, for the layers that run sparse).
-    int64_t dense_bytes = 0, run_bytes = 0, n_sparse = 0;
+    // the columns fit, else CSR, for the layers that run sparse, plus their lockstep plans).
+    int64_t dense_bytes = 0, run_bytes = 0, plan_bytes = 0, n_sparse = 0;
     int width = 28;
     for (auto& d : decisions) width = std::max(width, int(d.name.size()));
     std::printf("%s: %s\n%-*s %-8s %-16s %8s  %s\n", ckpt.c_str(), spec.c_str(), width, "layer", "type", "weight",
@@ -157,13 +158,19 @@ int cmd_bench(const Argv& argv) {
         sparse::TensorMemory m = sparse::tensor_memory(d.name + ".weight", d.shape, d.nnz);
         dense_bytes += m.dense_bytes;
         run_bytes += d.sparse ? (m.csr16_bytes >= 0 ? std::min(m.csr16_bytes, m.csr_bytes) : m.csr_bytes) : m.dense_bytes;
+        plan_bytes += d.plan_bytes;
         n_sparse += d.sparse;
-        std::printf("%-*s %-8s %-16s %8.4f  %s (%s)\n", width, d.name.c_str(), d.type.c_str(), nn::to_string(d.shape).c_str(),
-                    d.density, d.sparse ? "sparse" : "dense", d.reason.c_str());
+        std::printf("%-*s %-8s %-16s %8.4f  %s (%s)%s\n", width, d.name.c_str(), d.type.c_str(),
+                    nn::to_string(d.shape).c_str(), d.density, d.sparse ? "sparse" : "dense", d.reason.c_str(),
+                    d.plan_bytes ? ", lockstep plan" : "");
     }
-    std::printf("%lld of %zu layers sparse; their weights: %lld bytes dense, %lld as compiled (%.3fx)\n",
-                (long long)n_sparse, decisions.size(), (long long)dense_bytes, (long long)run_bytes,
+    std::printf("%lld of %zu layers sparse; their weights: %lld bytes dense, %lld as compiled (%.3fx)", (long long)n_sparse,
+                decisions.size(), (long long)dense_bytes, (long long)run_bytes,
                 dense_bytes ? double(run_bytes) / double(dense_bytes) : 1.0);
+    if (plan_bytes)
+        std::printf(", plus %lld in lockstep plans for batches of 49 and more (%.3fx in all)", (long long)plan_bytes,
+                    double(run_bytes + plan_bytes) / double(dense_bytes));
+    std::printf("\n");
 
     // The compiled model computes what the masked dense one does.
     dense->eval();

@@ -2,6 +2,8 @@
 // of the SIMD variants and the dispatch of best(). The SIMD bodies are in kernels_simd.hpp.
 #include "sparse/kernels.hpp"
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "nn/alloc.hpp"
@@ -102,6 +104,57 @@ void sddmm_scalar(const Operands& p) {
         }
 }
 
+// ---- lockstep plans -------------------------------------------------------------------------------
+
+template <class Index>
+LockstepPlan build_lockstep_of(const CsrRef& w, int64_t slice) {
+    LockstepPlan lp;
+    lp.rows = w.rows, lp.cols = w.cols, lp.nnz = w.nnz();
+    lp.slice = slice > 0 ? slice : double(lp.nnz) >= 0.2 * double(w.rows * w.cols) ? 128 : 256;
+    const Index* ci = cols<Index>(w);
+    const int64_t n_slices = lp.slices(), n_blocks = lp.blocks();
+    std::vector<int32_t> next(w.row_ptr, w.row_ptr + w.rows);  // each row's first entry not yet placed
+    std::vector<std::pair<int32_t, int32_t>> seg;               // (entries in the slice, row in the block)
+    lp.chunk_entries.push_back(0);
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const int64_t mb = b * kLockstepBlockRows, me = std::min(w.rows, mb + kLockstepBlockRows);
+        for (int64_t s = 0; s < n_slices; s++) {
+            lp.segments.push_back(int32_t(lp.chunk_rows.size() / 4));
+            // The last slice takes every remaining entry (column indices may be offsets past cols).
+            const int64_t kend = s + 1 == n_slices ? INT64_MAX : (s + 1) * lp.slice;
+            seg.clear();
+            for (int64_t m = mb; m < me; m++) {
+                int32_t e = next[size_t(m)];
+                while (e < w.row_ptr[m + 1] && int64_t(ci[e]) < kend) e++;
+                if (e > next[size_t(m)]) seg.push_back({e - next[size_t(m)], int32_t(m - mb)});
+            }
+            // Longest first (ties by row: the plan is deterministic), so a chunk's rows are alike.
+            std::sort(seg.begin(), seg.end(), [](auto& x, auto& y) { return x.first != y.first ? x.first > y.first : x.second < y.second; });
+            for (size_t g = 0; g < seg.size(); g += 4) {
+                const int32_t len = seg[g].first;
+                for (size_t r = 0; r < 4; r++)
+                    lp.chunk_rows.push_back(g + r < seg.size() ? uint8_t(seg[g + r].second) : kLockstepNoRow);
+                for (int32_t t = 0; t < len; t++)
+                    for (size_t r = 0; r < 4; r++) {
+                        if (g + r >= seg.size()) {  // no row: the first row's column, value 0
+                            lp.col.push_back(int32_t(ci[next[size_t(mb + seg[g].second)] + t]));
+                            lp.val.push_back(0.0f);
+                            continue;
+                        }
+                        const auto [count, row] = seg[g + r];
+                        const int32_t j = next[size_t(mb + row)] + std::min(t, count - 1);
+                        lp.col.push_back(int32_t(ci[j]));
+                        lp.val.push_back(t < count ? w.values[j] : 0.0f);  // padding: the row's last column, 0
+                    }
+                lp.chunk_entries.push_back(int32_t(lp.col.size()));
+            }
+            for (auto [count, row] : seg) next[size_t(mb + row)] += count;
+        }
+    }
+    lp.segments.push_back(int32_t(lp.chunk_rows.size() / 4));
+    return lp;
+}
+
 // ---- thread split ---------------------------------------------------------------------------------
 
 // Below this many multiply-adds a product stays on the calling thread (waking a worker costs more).
@@ -159,8 +212,9 @@ void for_balanced_rows(const Operands& p, isa::RangeFn fn) {
 }
 
 // spmm on num_threads() threads: whole batch tiles per thread when there are enough tiles (each
-// thread then packs only its own tiles), otherwise row ranges of about equal cost over all columns.
-void spmm_split(const Operands& p, isa::SpmmFn fn, int64_t scratch_floats, int64_t tile) {
+// thread then packs only its own tiles), otherwise row ranges of about equal cost over all columns,
+// cut at multiples of `align` rows.
+void spmm_split(const Operands& p, isa::SpmmFn fn, int64_t scratch_floats, int64_t tile, int64_t align = 1) {
     const CsrRef& w = p.w;
     int T = nn::num_threads();
     int64_t total = w.nnz() + kRowCost * w.rows;
@@ -180,9 +234,13 @@ void spmm_split(const Operands& p, isa::SpmmFn fn, int64_t scratch_floats, int64
         });
         return;
     }
+    auto cut = [&](int t) {
+        if (t == T) return w.rows;
+        int64_t m = (row_at_cost(w, total * t / T) + align / 2) / align * align;
+        return std::min(m, w.rows);
+    };
     nn::parallel_run([&](int t) {
-        int64_t m0 = row_at_cost(w, total * t / T);
-        int64_t m1 = t + 1 == T ? w.rows : row_at_cost(w, total * (t + 1) / T);
+        int64_t m0 = cut(t), m1 = cut(t + 1);
         if (m0 < m1) fn(p, m0, m1, 0, p.N, s.thread(t));
     });
 }
@@ -218,6 +276,19 @@ void spmm_simd(const Operands& p) {
     const isa::Table& t = table(I);
     constexpr int64_t kTileVectors[] = {4, 2, 1, 4};
     spmm_split(p, t.spmm[IX][Tile], t.spmm_scratch[Tile](p), kTileVectors[Tile] * t.lanes);
+}
+// The lockstep variants: over p.lockstep when it was built from this matrix, else over a plan built
+// here (tests and one-off calls; layers build theirs once).
+template <int IX>
+void spmm_lockstep(const Operands& p) {
+    const isa::Table& t = table(Isa::avx512);
+    Operands q = p;
+    LockstepPlan own;
+    if (!q.lockstep || !q.lockstep->matches(q.w)) {
+        own = build_lockstep(q.w);
+        q.lockstep = &own;
+    }
+    spmm_split(q, t.spmm_lockstep[IX], t.spmm_lockstep_scratch(q), 4 * t.lanes, kLockstepBlockRows);
 }
 template <Isa I, int IX>
 void spmmt_simd(const Operands& p) {
@@ -303,6 +374,16 @@ std::vector<Kernel> build_registry() {
     SPARSE_ISA_VARIANTS(Isa::avx2, "avx2", 32, 16, 8, 8)
     SPARSE_ISA_VARIANTS(Isa::avx512, "avx512", 64, 32, 16, 16)
 #undef SPARSE_ISA_VARIANTS
+    // Listed after nr64, so best() keeps nr64; run() takes these when the operands carry a plan.
+    const char* lockstep_about =
+        "64 batch columns of four rows at once (16 accumulator vectors) over W's lockstep plan: per block of 64 "
+        "rows and column slice, chunks of four rows of similar length with interleaved, zero-padded entries "
+        "(see LockstepPlan); narrower tiles as nr64. run() picks it for spmm whose operands carry a plan, "
+        "which compile() builds for Linear layers of 512 columns or more and density above 6 %";
+    r.push_back({"spmm_csr32_avx512_nr64_lockstep", Op::spmm, IndexWidth::i32, Isa::avx512, lockstep_about,
+                 spmm_lockstep<kI32>});
+    r.push_back({"spmm_csr16_avx512_nr64_lockstep", Op::spmm, IndexWidth::u16, Isa::avx512, lockstep_about,
+                 spmm_lockstep<kU16>});
     return r;
 }
 
@@ -338,7 +419,27 @@ const Kernel& best(Op op, IndexWidth index, int64_t N) {
     return reference(op, index);
 }
 
-void run(Op op, const Operands& p) { best(op, p.w.index, p.N).run(p); }
+int64_t LockstepPlan::bytes() const {
+    return int64_t(segments.size() * sizeof(int32_t) + chunk_entries.size() * sizeof(int32_t) + chunk_rows.size() +
+                   col.size() * sizeof(int32_t) + val.size() * sizeof(float));
+}
+
+bool LockstepPlan::matches(const CsrRef& w) const { return rows == w.rows && cols == w.cols && nnz == w.nnz(); }
+
+LockstepPlan build_lockstep(const CsrRef& w, int64_t slice) {
+    return w.index == IndexWidth::i32 ? build_lockstep_of<int32_t>(w, slice) : build_lockstep_of<uint16_t>(w, slice);
+}
+
+bool lockstep_pays(const CsrRef& w) {
+    return w.cols >= 512 && w.rows > 0 && double(w.nnz()) > 0.06 * double(w.rows * w.cols);
+}
+
+void run(Op op, const Operands& p) {
+    static const Kernel* lockstep[2] = {find("spmm_csr32_avx512_nr64_lockstep"), find("spmm_csr16_avx512_nr64_lockstep")};
+    if (op == Op::spmm && p.lockstep && isa_available(Isa::avx512))
+        return lockstep[p.w.index == IndexWidth::i32 ? 0 : 1]->run(p);
+    best(op, p.w.index, p.N).run(p);
+}
 
 void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {
     if (R == 0 || C == 0) return;

@@ -44,6 +44,41 @@ struct CsrRef {
 CsrRef ref(const Csr& m);
 CsrRef ref(const Csr16& m);
 
+// W's entries regrouped for the lockstep spmm variants (spmm_*_avx512_nr64_lockstep). For each block
+// of kLockstepBlockRows rows and each slice of `slice` columns: the block's rows that have entries in
+// the slice, sorted by how many, in chunks of four rows whose entries are stored interleaved (entry t
+// of the four rows side by side) and padded with zero values to the chunk's longest row. One loop
+// then runs four rows at once on sixteen accumulator registers while the slice of X stays in L1: one
+// loop exit per four row segments instead of one per segment, sixteen independent multiply-add chains.
+// Built once (build_lockstep) from a CSR matrix, whose values it copies: a snapshot, as compile()
+// takes. Measured on Zen 5 (bench --suite sparse, N = 64 and 256) it beats the row loop by 10-60 % from
+// 50 % to 90 % sparsity where W has 512 columns or more (several slices), is even at 95 % and loses
+// beyond (a row then has too few entries per slice), and loses by up to 15 % on 256 columns (one or two
+// slices: the rows' sums are reloaded for nothing); hence lockstep_pays().
+constexpr int64_t kLockstepBlockRows = 64;
+constexpr uint8_t kLockstepNoRow = 0xFF;  // a padding row of a chunk: its sums go to scratch
+
+struct LockstepPlan {
+    int64_t rows = 0, cols = 0, nnz = 0;  // of the matrix it was built from
+    int64_t slice = 0;                    // columns per slice
+    std::vector<int32_t> segments;        // [blocks * slices + 1]: first chunk of (block, slice), block-major
+    std::vector<int32_t> chunk_entries;   // [chunks + 1]: first entry of each chunk (multiples of 4)
+    std::vector<uint8_t> chunk_rows;      // [chunks * 4]: rows within the block, or kLockstepNoRow
+    std::vector<int32_t> col;             // [entries]: column of W (padding repeats its row's last column)
+    std::vector<float> val;               // [entries]: value (0 for padding)
+
+    int64_t slices() const { return slice > 0 ? (cols + slice - 1) / slice : 0; }
+    int64_t blocks() const { return (rows + kLockstepBlockRows - 1) / kLockstepBlockRows; }
+    int64_t bytes() const;
+    bool matches(const CsrRef& w) const;  // built from a matrix of w's shape and entry count
+};
+
+// The plan of w (values copied); `slice` 0 picks the slice width by density (128 columns from 20 %
+// density, else 256: rows need about 20 entries per slice to pay for reloading their sums).
+LockstepPlan build_lockstep(const CsrRef& w, int64_t slice = 0);
+// Whether the lockstep variants beat the row loop for w: 512 columns or more, density above 6 %.
+bool lockstep_pays(const CsrRef& w);
+
 // The operands of one product with W = w [M, K]. Which fields an op reads:
 //   spmv:  y[M]     (=|+=) bias + W x[K]                       out = y, a = x
 //   spmm:  Y[M, N]  (=|+=) bias + W X[K, N]                    out = Y (ldo), a = X (lda)
@@ -70,6 +105,11 @@ struct Operands {
     const float* bias = nullptr;
     bool accumulate = false;
     bool batch_major = false;  // spmm only: X [N, K] (row n at a + n * lda), Y [N, M] (row n at out + n * ldo)
+    // spmm only: W's lockstep plan, for the lockstep variants (which build one per call without it, or
+    // when it was built from a matrix of another shape) and for run(), which takes a lockstep variant
+    // when it is set. Whole tiles read the plan's copy of the values, narrower ones w's: the plan must
+    // have been built from w as it is (rebuild it after the values change).
+    const LockstepPlan* lockstep = nullptr;
 };
 
 struct Kernel {
@@ -89,7 +129,8 @@ const Kernel& reference(Op op, IndexWidth index);
 // The variant sparse layers run on this CPU for a batch of N (see the `about` of each variant).
 const Kernel& best(Op op, IndexWidth index, int64_t N);
 
-// Runs the best variant (validates nothing: callers pass consistent operands).
+// Runs the best variant (validates nothing: callers pass consistent operands); spmm with a lockstep
+// plan runs the lockstep variant when this CPU has AVX-512.
 void run(Op op, const Operands& p);
 
 // dst[c, r] = src[r, c] for an [R, C] block; leading dimensions lds >= C, ldd >= R. Blocked and

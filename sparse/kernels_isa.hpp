@@ -24,6 +24,10 @@ struct Table {
     // every row in one pass]
     SpmmFn spmm[2][4];
     int64_t (*spmm_scratch[4])(const Operands& p);  // [tile]
+    // [index width]: the lockstep product (4-register tiles over W's lockstep plan, p.lockstep, set) for
+    // rows [m0, m1) on lockstep block boundaries; null where the registers do not hold it (AVX2).
+    SpmmFn spmm_lockstep[2];
+    int64_t (*spmm_lockstep_scratch)(const Operands& p);
     RangeFn spmmt[2];        // 4-register tiles
     RangeFn sddmm[2];
     void (*transpose)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C);

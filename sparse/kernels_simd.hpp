@@ -300,6 +300,118 @@ void spmm_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n
     else spmm_feature_major<Index, MaxR, SliceK>(p, m0, m1, n0, n1, work);
 }
 
+// ---- spmm over a lockstep plan (see LockstepPlan in kernels.hpp) ---------------------------------------
+// Only where sixteen accumulators of 4 x lanes floats fit the registers beside their operands (AVX-512).
+static_assert(kBlockRows == kLockstepBlockRows, "the batch-major block buffer holds one lockstep block");
+
+// Every chunk of block b, slice after slice, over one tile of 4 vectors of batch columns: X is the
+// tile's panel (row k at X + k * ldx), dst the block's first row (row i at dst + i * ldd), already
+// holding each row's start (bias, and what it adds to); padding rows of a chunk go to `spare`.
+inline void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, int64_t ldx, float* dst, int64_t ldd,
+                           float* spare) {
+    const int64_t n_slices = lp.slices();
+    const int32_t c0 = lp.segments[size_t(b * n_slices)], c1 = lp.segments[size_t((b + 1) * n_slices)];
+    const int32_t* col = lp.col.data();
+    const float* val = lp.val.data();
+    for (int32_t c = c0; c < c1; c++) {
+        float* y[4];
+        for (int r = 0; r < 4; r++) {
+            const uint8_t row = lp.chunk_rows[size_t(c) * 4 + size_t(r)];
+            y[r] = row == kLockstepNoRow ? spare : dst + int64_t(row) * ldd;
+        }
+        V acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = V::load_unaligned(y[r] + q * L);
+        for (int32_t e = lp.chunk_entries[size_t(c)]; e < lp.chunk_entries[size_t(c) + 1]; e += 4)
+            for (int r = 0; r < 4; r++) {
+                V v(val[e + r]);
+                const float* x = X + int64_t(col[e + r]) * ldx;
+                for (int q = 0; q < 4; q++) acc[r][q] = xsimd::fma(v, V::load_unaligned(x + q * L), acc[r][q]);
+            }
+        for (int r = 3; r >= 0; r--)
+            for (int q = 0; q < 4; q++) acc[r][q].store_unaligned(y[r] + q * L);
+    }
+}
+
+// Whether a strided feature-major panel is first copied into contiguous scratch: a lockstep slice of
+// rows 1 KiB apart (N = 256) would sit in a quarter of L1's sets. Pays from ~8 uses per panel row.
+inline bool lockstep_packs(const Operands& p) { return !p.batch_major && p.lda > 4 * L && p.w.nnz() >= 8 * p.w.cols; }
+
+// Scratch: a spare row of 4 vectors, then the packed panel (feature-major) or panel and block buffer.
+inline int64_t spmm_lockstep_scratch(const Operands& p) {
+    if (p.batch_major) return 4 * L + (p.w.cols + kBlockRows) * 4 * L;
+    return 4 * L + (lockstep_packs(p) ? p.w.cols * 4 * L : 0);
+}
+
+// Rows [m0, m1) (lockstep block boundaries, or the last row), batch columns [n0, n1): full tiles of
+// 4 vectors through the plan p.lockstep, narrower ones through the nr tiles.
+template <class Index>
+void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
+    constexpr int64_t PW = 4 * L;
+    const LockstepPlan& lp = *p.lockstep;
+    float* spare = work;
+    float* rest = work + PW;
+    const int64_t b0 = m0 / kLockstepBlockRows, b1 = (m1 + kLockstepBlockRows - 1) / kLockstepBlockRows;
+    const int64_t K = p.w.cols;
+    // Rows [mb, me) of one tile at dst start at bias (plus dst itself when adding).
+    auto start = [&](float* dst, int64_t ldd, int64_t mb, int64_t me, bool add) {
+        for (int64_t m = mb; m < me; m++) {
+            float* y = dst + (m - mb) * ldd;
+            const V s = p.bias ? V(p.bias[m]) : V(0.0f);
+            for (int q = 0; q < 4; q++) (add ? V::load_unaligned(y + q * L) + s : s).store_unaligned(y + q * L);
+        }
+    };
+    if (!p.batch_major) {
+        int64_t n = n0;
+        for (; n + PW <= n1; n += PW) {
+            const float* X = p.a + n;
+            int64_t ldx = p.lda;
+            if (lockstep_packs(p)) {
+                for (int64_t k = 0; k < K; k++)
+                    for (int q = 0; q < 4; q++) V::load_unaligned(p.a + k * p.lda + n + q * L).store_aligned(rest + k * PW + q * L);
+                X = rest, ldx = PW;
+            }
+            for (int64_t b = b0; b < b1; b++) {
+                const int64_t mb = b * kLockstepBlockRows, me = std::min(m1, mb + kLockstepBlockRows);
+                float* dst = p.out + mb * p.ldo + n;
+                start(dst, p.ldo, mb, me, p.accumulate);
+                lockstep_block(lp, b, X, ldx, dst, p.ldo, spare);
+            }
+        }
+        if (n < n1) spmm_feature_major<Index, 2, true>(p, m0, m1, n, n1, nullptr);
+        return;
+    }
+    float* panel = rest;
+    float* block = rest + K * PW;
+    for (int64_t n = n0; n < n1; n += PW) {
+        const int64_t width = std::min(PW, n1 - n);
+        if (width <= 3 * L) {  // a narrower last tile: the nr tiles
+            switch ((width + L - 1) / L) {
+                case 1: spmm_batch_major_tile<1, Index, true>(p, m0, m1, n, width, panel, block); break;
+                case 2: spmm_batch_major_tile<2, Index, true>(p, m0, m1, n, width, panel, block); break;
+                default: spmm_batch_major_tile<3, Index, true>(p, m0, m1, n, width, panel, block); break;
+            }
+            continue;
+        }
+        transpose_add(panel, PW, p.a + n * p.lda, p.lda, width, K, false);
+        if (width < PW)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t i = width; i < PW; i++) panel[k * PW + i] = 0.0f;
+        for (int64_t b = b0; b < b1; b++) {
+            const int64_t mb = b * kLockstepBlockRows, me = std::min(m1, mb + kLockstepBlockRows);
+            start(block, PW, mb, me, false);
+            lockstep_block(lp, b, panel, PW, block, PW, spare);
+            transpose_add(p.out + n * p.ldo + mb, p.ldo, block, PW, me - mb, width, p.accumulate);
+        }
+    }
+}
+
+template <class Index>
+constexpr SpmmFn lockstep_fn() {
+    if constexpr (L >= 16) return spmm_lockstep_range<Index>;
+    else return nullptr;
+}
+
 // ---- spmv: y[M] (=|+=) bias + W x[K] -------------------------------------------------------------
 // Lanes run along a row's entries: values are loaded as vectors and x is gathered at their columns;
 // two accumulators per row, the last entries scalar.
@@ -412,6 +524,8 @@ const Table kTable = {
      {spmm_range<uint16_t, 4, true>, spmm_range<uint16_t, 2, true>, spmm_range<uint16_t, 1, true>,
       spmm_range<uint16_t, 4, false>}},
     {spmm_scratch<4>, spmm_scratch<2>, spmm_scratch<1>, spmm_scratch<4>},
+    {lockstep_fn<int32_t>(), lockstep_fn<uint16_t>()},
+    spmm_lockstep_scratch,
     {spmmt_cols<int32_t>, spmmt_cols<uint16_t>},
     {sddmm_rows<int32_t>, sddmm_rows<uint16_t>},
     transpose_block,

@@ -74,20 +74,25 @@ namespace {
 // or the owner's dense product whenever autograd would record the call.
 class CompiledLinear : public nn::Module {
 public:
-    CompiledLinear(const nn::Linear& owner, const Csr& w, IndexChoice index)
+    CompiledLinear(const nn::Linear& owner, const Csr& w, IndexChoice index, bool lockstep)
         : nn::Module("CompiledLinear"), weight_(owner.weight), bias_(owner.bias) {
         pattern_ = CsrPattern::of(w, use_compact(index, w.cols));
         values_ = w.values.detach().clone();
+        const kernels::CsrRef r = pattern_->ref(values_.data());
+        if (lockstep && kernels::isa_available(kernels::Isa::avx512) && kernels::lockstep_pays(r))
+            plan_ = std::make_unique<kernels::LockstepPlan>(kernels::build_lockstep(r));
     }
     nn::Tensor forward(const nn::Tensor& x) override {
         if (nn::any_requires_grad({&x, &weight_, &bias_})) return nn::linear(x, weight_, bias_);
-        return linear(x, pattern_, values_, bias_);
+        return linear(x, pattern_, values_, bias_, plan_.get());
     }
+    int64_t plan_bytes() const { return plan_ ? plan_->bytes() : 0; }
 
 private:
     nn::Tensor weight_, bias_;  // the owner's parameters (shared handles), for the dense fallback
     std::shared_ptr<const CsrPattern> pattern_;
     nn::Tensor values_;
+    std::unique_ptr<kernels::LockstepPlan> plan_;  // null: the nr kernels
 };
 
 // The executor compile() installs into an nn::Conv2d (Conv2d calls it only in inference).
@@ -139,7 +144,9 @@ bool convert_linear(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
         return true;
     }
     nn::NoGradGuard ng;
-    lin.executor = std::make_shared<CompiledLinear>(lin, from_dense(lin.weight.detach(), mask), o.index);
+    auto executor = std::make_shared<CompiledLinear>(lin, from_dense(lin.weight.detach(), mask), o.index, o.lockstep);
+    d.plan_bytes = executor->plan_bytes();
+    lin.executor = executor;
     d.sparse = true;
     d.reason = nn::str_cat("density ", d.density, " <= ", o.max_density);
     return true;

@@ -80,6 +80,9 @@ struct CompileOptions {
     // Masks by parameter name ("fc1.weight"); a layer without one uses its weight's non-zeros.
     std::map<std::string, nn::Tensor> masks;
     IndexChoice index = IndexChoice::automatic;
+    // Give sparse Linear layers that kernels::lockstep_pays() a lockstep plan for batches of 49 and
+    // more (with AVX-512): faster, at the cost of the plan's memory beside the CSR (LayerDecision).
+    bool lockstep = true;
 };
 
 struct LayerDecision {
@@ -90,6 +93,7 @@ struct LayerDecision {
     double density = 1.0;
     bool sparse = false;
     std::string reason;
+    int64_t plan_bytes = 0;  // the lockstep plan the executor keeps beside its CSR (0: none)
 };
 
 // Installs CSR executors into the model's layers (replacing earlier ones) and reports each decision.

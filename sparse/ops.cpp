@@ -65,7 +65,7 @@ void to_feature_major(float* dst, int64_t ldb, const float* src, int64_t B, int6
 }  // namespace
 
 nn::Tensor linear(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern>& pattern, const nn::Tensor& values,
-                  const nn::Tensor& bias) {
+                  const nn::Tensor& bias, const kernels::LockstepPlan* lockstep) {
     ENSURE(pattern != nullptr, "sparse::linear: no pattern");
     const int64_t OUT = pattern->rows, IN = pattern->cols;
     ENSURE(values.defined() && values.ndim() == 1 && values.numel() == pattern->nnz(), "sparse::linear: values ",
@@ -89,6 +89,8 @@ nn::Tensor linear(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern
         kernels::run(kernels::Op::spmv, p);
     } else if (B > 1) {  // our layout as it is: the kernel transposes tiles in cache
         p.N = B, p.a = x.data(), p.lda = IN, p.out = y.data(), p.ldo = OUT, p.batch_major = true;
+        // Lockstep only pays for whole tiles of 4 vectors (narrower tiles would run the nr path anyway).
+        if (B > 48) p.lockstep = lockstep;
         kernels::run(kernels::Op::spmm, p);
     }
     const int64_t ldb = B == 1 ? 1 : padded_batch(B);

@@ -59,8 +59,9 @@ nn::Tensor conv2d_affine(const nn::Tensor& x, const std::shared_ptr<const CsrPat
                          const SparseConvShape& shape, bool relu);
 
 // x [..., IN], values [nnz] (W = pattern with these values, [OUT, IN]), bias [OUT] or undefined
-// -> [..., OUT]. Differentiable in x, values and bias.
+// -> [..., OUT]. Differentiable in x, values and bias. With `lockstep` (W's plan, whose values it
+// holds: a snapshot of `values`) the forward product of a batch runs the lockstep kernel.
 nn::Tensor linear(const nn::Tensor& x, const std::shared_ptr<const CsrPattern>& pattern, const nn::Tensor& values,
-                  const nn::Tensor& bias);
+                  const nn::Tensor& bias, const kernels::LockstepPlan* lockstep = nullptr);
 
 }  // namespace sparse

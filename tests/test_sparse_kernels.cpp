@@ -319,6 +319,84 @@ TEST_CASE("sparse kernels: the registry names every op, index width and ISA", "[
     REQUIRE(sk::find("no_such_kernel") == nullptr);
 }
 
+TEST_CASE("lockstep plan: every entry once, chunks of four rows longest first, zero padding", "[sparse]") {
+    for (int64_t slice : {0, 128, 1000}) {
+        Tensor w = random_sparse(130, 700, 0.7, 3, /*empty_rows=*/true);
+        sparse::Csr m = sparse::from_dense(w);
+        for (bool compact : {false, true}) {
+            sparse::Csr16 m16 = sparse::to_csr16(m);
+            const sk::CsrRef r = compact ? sk::ref(m16) : sk::ref(m);
+            const sk::LockstepPlan lp = sk::build_lockstep(r, slice);
+            INFO("slice " << slice << (compact ? " csr16" : " csr32"));
+            REQUIRE(lp.matches(r));
+            REQUIRE(lp.slice == (slice ? slice : 128));  // density 0.3: 128-column slices
+            REQUIRE(lp.blocks() == 3);
+            REQUIRE(lp.segments.size() == size_t(lp.blocks() * lp.slices() + 1));
+            REQUIRE(lp.chunk_entries.size() == lp.chunk_rows.size() / 4 + 1);
+            REQUIRE(lp.col.size() == lp.val.size());
+            REQUIRE(lp.bytes() > 0);
+            // Rebuild W from the real entries; padding entries hold 0.
+            std::vector<float> dense(size_t(130 * 700), 0.0f);
+            int64_t real = 0;
+            for (int64_t b = 0; b < lp.blocks(); b++)
+                for (int64_t s = 0; s < lp.slices(); s++)
+                    for (int32_t c = lp.segments[size_t(b * lp.slices() + s)]; c < lp.segments[size_t(b * lp.slices() + s + 1)]; c++) {
+                        const int32_t e0 = lp.chunk_entries[size_t(c)], e1 = lp.chunk_entries[size_t(c) + 1];
+                        REQUIRE((e1 - e0) % 4 == 0);
+                        REQUIRE(e1 > e0);
+                        int64_t previous = INT64_MAX;
+                        for (int r = 0; r < 4; r++) {
+                            const uint8_t row = lp.chunk_rows[size_t(c) * 4 + size_t(r)];
+                            int64_t count = 0;
+                            for (int32_t e = e0 + r; e < e1; e += 4) {
+                                if (row == sk::kLockstepNoRow) {
+                                    REQUIRE(lp.val[size_t(e)] == 0.0f);
+                                    continue;
+                                }
+                                const int32_t k = lp.col[size_t(e)];
+                                REQUIRE(k >= s * lp.slice);
+                                REQUIRE(k < std::min<int64_t>(700, (s + 1) * lp.slice));
+                                float& d = dense[size_t((b * 64 + row) * 700 + k)];
+                                if (lp.val[size_t(e)] != 0.0f) {
+                                    REQUIRE(d == 0.0f);  // each entry once
+                                    d = lp.val[size_t(e)];
+                                    real++, count++;
+                                }
+                            }
+                            if (row != sk::kLockstepNoRow) {
+                                REQUIRE(count <= previous);  // longest first
+                                previous = count;
+                            }
+                        }
+                    }
+            REQUIRE(real == m.nnz());
+            testing::require_equal(dense, w.to_vector(), "W rebuilt from its lockstep plan");
+        }
+    }
+}
+
+TEST_CASE("lockstep: run() uses a given plan, and a plan of another matrix is not used", "[sparse]") {
+    if (!sk::isa_available(sk::Isa::avx512)) return;
+    Tensor w = random_sparse(100, 600, 0.8, 4), other = random_sparse(100, 600, 0.5, 5);
+    sparse::Csr m = sparse::from_dense(w), o = sparse::from_dense(other);
+    const int64_t N = 70;
+    Tensor x = testing::randn({600, N}, 6), bias = testing::randn({100}, 7);
+    sk::Operands p;
+    p.w = sk::ref(m), p.N = N, p.a = x.data(), p.lda = N, p.ldo = N, p.bias = bias.data();
+    std::vector<float> want(size_t(100 * N)), got(size_t(100 * N));
+    p.out = want.data();
+    sk::reference(sk::Op::spmm, sk::IndexWidth::i32).run(p);
+    const sk::LockstepPlan mine = sk::build_lockstep(sk::ref(m)), theirs = sk::build_lockstep(sk::ref(o));
+    float top = 0;
+    for (float v : want) top = std::max(top, std::fabs(v));
+    auto require_close = [&](const std::string& what) { testing::require_close(got, want, 1e-5f * top, 1e-5f, what); };
+    for (const sk::LockstepPlan* plan : {&mine, &theirs}) {
+        p.lockstep = plan, p.out = got.data();
+        sk::run(sk::Op::spmm, p);
+        require_close(plan == &mine ? "own plan" : "another matrix's plan");
+    }
+}
+
 TEST_CASE("sparse kernels: every variant matches its scalar reference", "[sparse]") {
     const int64_t sizes[] = {1, 7, 17, 33, 257};
     const int64_t batches[] = {1, 3, 16, 65};

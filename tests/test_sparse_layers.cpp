@@ -171,6 +171,50 @@ TEST_CASE("compile: sparse layers where density is low, equal outputs, dense fal
     REQUIRE(fc1->executor == nullptr);
 }
 
+TEST_CASE("compile: lockstep plans for wide layers, the same outputs as without, their bytes reported", "[sparse]") {
+    // fc1 [300, 784] at density 0.3 gets a plan (512 columns or more); fc2 [100, 300] does not.
+    auto model = nn::make_model("lenet300", 4);
+    std::map<std::string, Tensor> masks;
+    for (auto [name, density] : {std::pair{"fc1.weight", 0.3}, std::pair{"fc2.weight", 0.3}}) {
+        Tensor w = model->parameter(name);
+        masks[name] = random_mask(w.shape(), density, 7);
+        nn::NoGradGuard ng;
+        w.copy_(masked(w, masks[name]));
+    }
+    const bool avx512 = sparse::kernels::isa_available(sparse::kernels::Isa::avx512);
+    // Batches with whole tiles of 64, a tile padded from 60, and a narrow tail.
+    for (int64_t batch : {130, 60, 49, 48}) {
+        Tensor x = testing::randn({batch, 1, 28, 28}, uint64_t(batch));
+        Tensor want;
+        {
+            nn::NoGradGuard ng;
+            want = model->forward(x);
+        }
+        std::vector<Tensor> got;
+        for (bool lockstep : {true, false}) {
+            sparse::CompileOptions opt;
+            opt.masks = masks;
+            opt.lockstep = lockstep;
+            auto decisions = sparse::compile(*model, opt);
+            REQUIRE(decisions[0].sparse);
+            REQUIRE(decisions[1].sparse);
+            REQUIRE((decisions[0].plan_bytes > 0) == (lockstep && avx512));
+            REQUIRE(decisions[1].plan_bytes == 0);
+            for (int threads : {1, 2}) {
+                nn::set_num_threads(threads);
+                nn::NoGradGuard ng;
+                got.push_back(model->forward(x));
+                require_close_rel(got.back(), want, "batch " + std::to_string(batch) + (lockstep ? " lockstep" : "") +
+                                                        ", threads " + std::to_string(threads));
+            }
+            nn::set_num_threads(1);
+        }
+        // With and without plans, one or two threads: the same products summed in different orders.
+        for (size_t i = 1; i < got.size(); i++) require_close_rel(got[i], got[0], "lockstep against nr64");
+    }
+    sparse::uncompile(*model);
+}
+
 TEST_CASE("memory accounting: golden bytes and totals", "[sparse]") {
     // [300, 784] at 10 % density: 23,520 entries.
     sparse::TensorMemory t = sparse::tensor_memory("fc1.weight", {300, 784}, 23520);
