@@ -108,7 +108,7 @@ int cmd_prune(const Argv& argv) {
     if (!recipe_path.empty()) {
         ENSURE(method.empty() && amount_text.empty() && n_text.empty() && dim_text.empty() && params_text.empty() &&
                    ignore_text.empty() && scope == "local",
-               "secateurs prune: --recipe replaces --method, --amount, --n, --dim, --scope, --params and --ignore");
+               "--recipe replaces --method, --amount, --n, --dim, --scope, --params and --ignore");
         prune::Recipe recipe = prune::load_recipe(recipe_path);
         for (auto& step : recipe.steps) {
             ENSURE(step.saliency == prune::Saliency::None, recipe_path, ":", step.line, ": method ", step.method,

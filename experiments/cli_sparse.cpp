@@ -39,7 +39,7 @@ int cmd_sparsify(const Argv& argv) {
         .add("densify", &densify, "expand a sparse checkpoint back into dense tensors");
     if (!args.parse(argv)) return 0;
     ENSURE(!in.empty(), "--in FILE is required");
-    ENSURE(index == "auto" || index == "32" || index == "16", "secateurs sparsify: --index must be auto, 32 or 16, got '",
+    ENSURE(index == "auto" || index == "32" || index == "16", "--index must be auto, 32 or 16, got '",
            index, "'");
     nn::st::File f = nn::st::File::read(in);
     if (densify) {

@@ -144,7 +144,7 @@ int cmd_allocate(const Argv& argv) {
     ENSURE(!value.empty() && *end == '\0' && v >= 0.0 && v < 1.0, "--budget '", budget, "': the value must be a fraction in [0, 1)");
     ENSURE(kind == "drop" || kind == "params" || kind == "flops", "--budget '", budget, "': kind must be drop, params or flops");
     prune::SensitivityTable t = prune::make_table(prune::parse_sensitivity_csv(nn::io::read_text(csv), csv), csv);
-    ENSURE(!spec.empty() || (kind == "drop" && !stages), "secateurs allocate: --budget ", kind,
+    ENSURE(!spec.empty() || (kind == "drop" && !stages), "--budget ", kind,
            (stages ? " and --stages need" : " needs"), " --model SPEC to count parameters and MACs");
     std::shared_ptr<nn::Module> model = spec.empty() ? nullptr : nn::make_model(spec, 0);
     std::map<std::string, std::string> stage_of;

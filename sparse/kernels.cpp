@@ -3,7 +3,6 @@
 #include "sparse/kernels.hpp"
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 
 #include "nn/alloc.hpp"
@@ -278,10 +277,12 @@ void spmm_simd(const Operands& p) {
     spmm_split(p, t.spmm[IX][Tile], t.spmm_scratch[Tile](p), kTileVectors[Tile] * t.lanes);
 }
 // The lockstep variants: over p.lockstep when it was built from this matrix, else over a plan built
-// here (tests and one-off calls; layers build theirs once).
+// here (tests and one-off calls; layers build theirs once). A batch without a whole tile of 4 vectors
+// (N <= 48) has nothing for the plan: it runs nr64, with nr64's thread split.
 template <int IX>
 void spmm_lockstep(const Operands& p) {
     const isa::Table& t = table(Isa::avx512);
+    if (p.N <= 3 * t.lanes) return spmm_simd<Isa::avx512, IX, 0>(p);
     Operands q = p;
     LockstepPlan own;
     if (!q.lockstep || !q.lockstep->matches(q.w)) {

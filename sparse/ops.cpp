@@ -89,8 +89,7 @@ nn::Tensor linear(const nn::Tensor& x_in, const std::shared_ptr<const CsrPattern
         kernels::run(kernels::Op::spmv, p);
     } else if (B > 1) {  // our layout as it is: the kernel transposes tiles in cache
         p.N = B, p.a = x.data(), p.lda = IN, p.out = y.data(), p.ldo = OUT, p.batch_major = true;
-        // Lockstep only pays for whole tiles of 4 vectors (narrower tiles would run the nr path anyway).
-        if (B > 48) p.lockstep = lockstep;
+        p.lockstep = lockstep;
         kernels::run(kernels::Op::spmm, p);
     }
     const int64_t ldb = B == 1 ? 1 : padded_batch(B);
