@@ -109,45 +109,54 @@ template <class Index>
 LockstepPlan build_lockstep_of(const CsrRef& w, int64_t slice) {
     LockstepPlan lp;
     lp.rows = w.rows, lp.cols = w.cols, lp.nnz = w.nnz();
-    lp.slice = slice > 0 ? slice : double(lp.nnz) >= 0.2 * double(w.rows * w.cols) ? 128 : 256;
+    lp.slice = slice > 0 ? std::min(slice, kLockstepMaxSlice) : double(lp.nnz) >= 0.2 * double(w.rows * w.cols) ? 128 : 256;
     const Index* ci = cols<Index>(w);
+    for (int64_t j = 0; j < lp.nnz; j++) lp.span = std::max(lp.span, int64_t(ci[j]) + 1);
     const int64_t n_slices = lp.slices(), n_blocks = lp.blocks();
-    std::vector<int32_t> next(w.row_ptr, w.row_ptr + w.rows);  // each row's first entry not yet placed
-    std::vector<std::pair<int32_t, int32_t>> seg;               // (entries in the slice, row in the block)
+    std::vector<int32_t> first(size_t(n_slices) + 1), order;  // a block's entries grouped by slice
+    struct Segment {
+        int32_t count, row, at;  // a row's entries in the slice: order[at .. at + count)
+    };
+    std::vector<Segment> seg;
     lp.chunk_entries.push_back(0);
     for (int64_t b = 0; b < n_blocks; b++) {
         const int64_t mb = b * kLockstepBlockRows, me = std::min(w.rows, mb + kLockstepBlockRows);
+        // Counting sort by slice, rows in order within a slice (columns need not be sorted: as offsets
+        // into one buffer they may not be).
+        std::fill(first.begin(), first.end(), 0);
+        for (int32_t j = w.row_ptr[mb]; j < w.row_ptr[me]; j++) first[size_t(int64_t(ci[j]) / lp.slice) + 1]++;
+        for (int64_t s = 0; s < n_slices; s++) first[size_t(s) + 1] += first[size_t(s)];
+        order.resize(size_t(w.row_ptr[me] - w.row_ptr[mb]));
+        std::vector<int32_t> fill(first.begin(), first.end() - 1);
+        for (int32_t j = w.row_ptr[mb]; j < w.row_ptr[me]; j++) order[size_t(fill[size_t(int64_t(ci[j]) / lp.slice)]++)] = j;
         for (int64_t s = 0; s < n_slices; s++) {
             lp.segments.push_back(int32_t(lp.chunk_rows.size() / 4));
-            // The last slice takes every remaining entry (column indices may be offsets past cols).
-            const int64_t kend = s + 1 == n_slices ? INT64_MAX : (s + 1) * lp.slice;
+            const int64_t k0 = s * lp.slice;
             seg.clear();
-            for (int64_t m = mb; m < me; m++) {
-                int32_t e = next[size_t(m)];
-                while (e < w.row_ptr[m + 1] && int64_t(ci[e]) < kend) e++;
-                if (e > next[size_t(m)]) seg.push_back({e - next[size_t(m)], int32_t(m - mb)});
+            for (int32_t at = first[size_t(s)]; at < first[size_t(s) + 1];) {
+                int32_t end = at;
+                const int32_t m = int32_t(std::upper_bound(w.row_ptr + mb, w.row_ptr + me + 1, order[size_t(at)]) - w.row_ptr) - 1;
+                while (end < first[size_t(s) + 1] && order[size_t(end)] < w.row_ptr[m + 1]) end++;
+                seg.push_back({end - at, int32_t(m - mb), at});
+                at = end;
             }
             // Longest first (ties by row: the plan is deterministic), so a chunk's rows are alike.
-            std::sort(seg.begin(), seg.end(), [](auto& x, auto& y) { return x.first != y.first ? x.first > y.first : x.second < y.second; });
+            std::sort(seg.begin(), seg.end(), [](auto& x, auto& y) { return x.count != y.count ? x.count > y.count : x.row < y.row; });
             for (size_t g = 0; g < seg.size(); g += 4) {
-                const int32_t len = seg[g].first;
+                const int32_t len = seg[g].count;
                 for (size_t r = 0; r < 4; r++)
-                    lp.chunk_rows.push_back(g + r < seg.size() ? uint8_t(seg[g + r].second) : kLockstepNoRow);
+                    lp.chunk_rows.push_back(g + r < seg.size() ? uint8_t(seg[g + r].row) : kLockstepNoRow);
                 for (int32_t t = 0; t < len; t++)
                     for (size_t r = 0; r < 4; r++) {
-                        if (g + r >= seg.size()) {  // no row: the first row's column, value 0
-                            lp.col.push_back(int32_t(ci[next[size_t(mb + seg[g].second)] + t]));
-                            lp.val.push_back(0.0f);
-                            continue;
-                        }
-                        const auto [count, row] = seg[g + r];
-                        const int32_t j = next[size_t(mb + row)] + std::min(t, count - 1);
-                        lp.col.push_back(int32_t(ci[j]));
-                        lp.val.push_back(t < count ? w.values[j] : 0.0f);  // padding: the row's last column, 0
+                        // A missing row takes the first row's column; a short row repeats its last one.
+                        const bool missing = g + r >= seg.size();
+                        const Segment& sg = missing ? seg[g] : seg[g + r];
+                        const int32_t j = order[size_t(sg.at + std::min(t, sg.count - 1))];
+                        lp.offset.push_back(uint8_t(int64_t(ci[j]) - k0));
+                        lp.val.push_back(!missing && t < sg.count ? w.values[j] : 0.0f);
                     }
-                lp.chunk_entries.push_back(int32_t(lp.col.size()));
+                lp.chunk_entries.push_back(int32_t(lp.offset.size()));
             }
-            for (auto [count, row] : seg) next[size_t(mb + row)] += count;
         }
     }
     lp.segments.push_back(int32_t(lp.chunk_rows.size() / 4));
@@ -379,8 +388,9 @@ std::vector<Kernel> build_registry() {
     const char* lockstep_about =
         "64 batch columns of four rows at once (16 accumulator vectors) over W's lockstep plan: per block of 64 "
         "rows and column slice, chunks of four rows of similar length with interleaved, zero-padded entries "
-        "(see LockstepPlan); narrower tiles as nr64. run() picks it for spmm whose operands carry a plan, "
-        "which compile() builds for Linear layers of 512 columns or more and density above 6 %";
+        "(see LockstepPlan), columns as byte offsets within the slice, four per load; narrower tiles as nr64. "
+        "run() picks it for spmm whose operands carry a plan, which compile() builds for Linear layers of 512 "
+        "columns or more and density above 3.5 %";
     r.push_back({"spmm_csr32_avx512_nr64_lockstep", Op::spmm, IndexWidth::i32, Isa::avx512, lockstep_about,
                  spmm_lockstep<kI32>});
     r.push_back({"spmm_csr16_avx512_nr64_lockstep", Op::spmm, IndexWidth::u16, Isa::avx512, lockstep_about,
@@ -422,7 +432,7 @@ const Kernel& best(Op op, IndexWidth index, int64_t N) {
 
 int64_t LockstepPlan::bytes() const {
     return int64_t(segments.size() * sizeof(int32_t) + chunk_entries.size() * sizeof(int32_t) + chunk_rows.size() +
-                   col.size() * sizeof(int32_t) + val.size() * sizeof(float));
+                   offset.size() + val.size() * sizeof(float));
 }
 
 bool LockstepPlan::matches(const CsrRef& w) const { return rows == w.rows && cols == w.cols && nnz == w.nnz(); }
@@ -432,7 +442,7 @@ LockstepPlan build_lockstep(const CsrRef& w, int64_t slice) {
 }
 
 bool lockstep_pays(const CsrRef& w) {
-    return w.cols >= 512 && w.rows > 0 && double(w.nnz()) > 0.06 * double(w.rows * w.cols);
+    return w.cols >= 512 && w.rows > 0 && double(w.nnz()) > 0.035 * double(w.rows * w.cols);
 }
 
 void run(Op op, const Operands& p) {

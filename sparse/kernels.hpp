@@ -50,33 +50,42 @@ CsrRef ref(const Csr16& m);
 // of the four rows side by side) and padded with zero values to the chunk's longest row. One loop
 // then runs four rows at once on sixteen accumulator registers while the slice of X stays in L1: one
 // loop exit per four row segments instead of one per segment, sixteen independent multiply-add chains.
+// An entry's column is stored as one byte, its offset within the slice (slices are at most 256 columns
+// wide), so the four entries of a step come with one 32-bit load: an entry costs four loads of X, a
+// broadcast and a quarter of an index load, where int32 columns cost a whole one. The loop is bound by
+// loads (two per cycle on Zen 5), and byte offsets made it 3-15 % faster at 90-95 % sparsity.
 // Built once (build_lockstep) from a CSR matrix, whose values it copies: a snapshot, as compile()
 // takes. Measured on Zen 5 (bench --suite sparse, N = 64 and 256) it beats the row loop by 10-60 % from
-// 50 % to 90 % sparsity where W has 512 columns or more (several slices), is even at 95 % and loses
-// beyond (a row then has too few entries per slice), and loses by up to 15 % on 256 columns (one or two
-// slices: the rows' sums are reloaded for nothing); hence lockstep_pays().
+// 50 % to 90 % sparsity where W has 512 columns or more (several slices), by 5-15 % at 95 %, and loses
+// from 97 % (a row then has too few entries per slice); with 256 columns (one or two slices: the rows'
+// sums are reloaded for nothing) it loses by up to 15 %; hence lockstep_pays().
 constexpr int64_t kLockstepBlockRows = 64;
-constexpr uint8_t kLockstepNoRow = 0xFF;  // a padding row of a chunk: its sums go to scratch
+constexpr int64_t kLockstepMaxSlice = 256;  // a column's offset within its slice fits a byte
+constexpr uint8_t kLockstepNoRow = 0xFF;    // a padding row of a chunk: its sums go to scratch
 
 struct LockstepPlan {
     int64_t rows = 0, cols = 0, nnz = 0;  // of the matrix it was built from
-    int64_t slice = 0;                    // columns per slice
+    int64_t slice = 0;                    // columns per slice (at most kLockstepMaxSlice)
+    int64_t span = 0;                     // columns the slices cover: 1 + the largest column index, which
+                                          // may lie past cols (indices used as offsets into one buffer)
     std::vector<int32_t> segments;        // [blocks * slices + 1]: first chunk of (block, slice), block-major
     std::vector<int32_t> chunk_entries;   // [chunks + 1]: first entry of each chunk (multiples of 4)
     std::vector<uint8_t> chunk_rows;      // [chunks * 4]: rows within the block, or kLockstepNoRow
-    std::vector<int32_t> col;             // [entries]: column of W (padding repeats its row's last column)
+    std::vector<uint8_t> offset;          // [entries]: column of W minus its slice's first column
+                                          // (padding repeats its row's last column)
     std::vector<float> val;               // [entries]: value (0 for padding)
 
-    int64_t slices() const { return slice > 0 ? (cols + slice - 1) / slice : 0; }
+    int64_t slices() const { return slice > 0 ? (span + slice - 1) / slice : 0; }
     int64_t blocks() const { return (rows + kLockstepBlockRows - 1) / kLockstepBlockRows; }
     int64_t bytes() const;
     bool matches(const CsrRef& w) const;  // built from a matrix of w's shape and entry count
 };
 
 // The plan of w (values copied); `slice` 0 picks the slice width by density (128 columns from 20 %
-// density, else 256: rows need about 20 entries per slice to pay for reloading their sums).
+// density, else 256: rows need about 20 entries per slice to pay for reloading their sums), and wider
+// ones are cut to kLockstepMaxSlice.
 LockstepPlan build_lockstep(const CsrRef& w, int64_t slice = 0);
-// Whether the lockstep variants beat the row loop for w: 512 columns or more, density above 6 %.
+// Whether the lockstep variants beat the row loop for w: 512 columns or more, density above 3.5 %.
 bool lockstep_pays(const CsrRef& w);
 
 // The operands of one product with W = w [M, K]. Which fields an op reads:

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <xsimd/xsimd.hpp>
 
 #include "sparse/kernels_isa.hpp"
@@ -310,26 +311,32 @@ static_assert(kBlockRows == kLockstepBlockRows, "the batch-major block buffer ho
 inline void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, int64_t ldx, float* dst, int64_t ldd,
                            float* spare) {
     const int64_t n_slices = lp.slices();
-    const int32_t c0 = lp.segments[size_t(b * n_slices)], c1 = lp.segments[size_t((b + 1) * n_slices)];
-    const int32_t* col = lp.col.data();
+    const uint8_t* offset = lp.offset.data();
     const float* val = lp.val.data();
-    for (int32_t c = c0; c < c1; c++) {
-        float* y[4];
-        for (int r = 0; r < 4; r++) {
-            const uint8_t row = lp.chunk_rows[size_t(c) * 4 + size_t(r)];
-            y[r] = row == kLockstepNoRow ? spare : dst + int64_t(row) * ldd;
-        }
-        V acc[4][4];
-        for (int r = 0; r < 4; r++)
-            for (int q = 0; q < 4; q++) acc[r][q] = V::load_unaligned(y[r] + q * L);
-        for (int32_t e = lp.chunk_entries[size_t(c)]; e < lp.chunk_entries[size_t(c) + 1]; e += 4)
+    for (int64_t s = 0; s < n_slices; s++) {
+        const float* Xs = X + s * lp.slice * ldx;
+        const int32_t c0 = lp.segments[size_t(b * n_slices + s)], c1 = lp.segments[size_t(b * n_slices + s + 1)];
+        for (int32_t c = c0; c < c1; c++) {
+            float* y[4];
             for (int r = 0; r < 4; r++) {
-                V v(val[e + r]);
-                const float* x = X + int64_t(col[e + r]) * ldx;
-                for (int q = 0; q < 4; q++) acc[r][q] = xsimd::fma(v, V::load_unaligned(x + q * L), acc[r][q]);
+                const uint8_t row = lp.chunk_rows[size_t(c) * 4 + size_t(r)];
+                y[r] = row == kLockstepNoRow ? spare : dst + int64_t(row) * ldd;
             }
-        for (int r = 3; r >= 0; r--)
-            for (int q = 0; q < 4; q++) acc[r][q].store_unaligned(y[r] + q * L);
+            V acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 4; q++) acc[r][q] = V::load_unaligned(y[r] + q * L);
+            for (int32_t e = lp.chunk_entries[size_t(c)]; e < lp.chunk_entries[size_t(c) + 1]; e += 4) {
+                uint32_t four;  // the step's four offsets in one load, entry r in byte r (x86: little-endian)
+                std::memcpy(&four, offset + e, sizeof four);
+                for (int r = 0; r < 4; r++) {
+                    V v(val[e + r]);
+                    const float* x = Xs + int64_t((four >> (8 * r)) & 0xFF) * ldx;
+                    for (int q = 0; q < 4; q++) acc[r][q] = xsimd::fma(v, V::load_unaligned(x + q * L), acc[r][q]);
+                }
+            }
+            for (int r = 3; r >= 0; r--)
+                for (int q = 0; q < 4; q++) acc[r][q].store_unaligned(y[r] + q * L);
+        }
     }
 }
 
