@@ -386,7 +386,7 @@ std::vector<Kernel> build_registry() {
 #undef SPARSE_ISA_VARIANTS
     // Listed after nr64, so best() keeps nr64; run() takes these when the operands carry a plan.
     const char* lockstep_about =
-        "64 batch columns of four rows at once (16 accumulator vectors) over W's lockstep plan: per block of 64 "
+        "64 batch columns of four rows at once (16 accumulator vectors) over W's lockstep plan: per block of 128 "
         "rows and column slice, chunks of four rows of similar length with interleaved, zero-padded entries "
         "(see LockstepPlan), columns as byte offsets within the slice, four per load; narrower tiles as nr64. "
         "run() picks it for spmm whose operands carry a plan, which compile() builds for Linear layers of 512 "

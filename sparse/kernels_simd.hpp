@@ -303,7 +303,6 @@ void spmm_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n
 
 // ---- spmm over a lockstep plan (see LockstepPlan in kernels.hpp) ---------------------------------------
 // Only where sixteen accumulators of 4 x lanes floats fit the registers beside their operands (AVX-512).
-static_assert(kBlockRows == kLockstepBlockRows, "the batch-major block buffer holds one lockstep block");
 
 // Every chunk of block b, slice after slice, over one tile of 4 vectors of batch columns: X is the
 // tile's panel (row k at X + k * ldx), dst the block's first row (row i at dst + i * ldd), already
@@ -344,9 +343,10 @@ inline void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, in
 // rows 1 KiB apart (N = 256) would sit in a quarter of L1's sets. Pays from ~8 uses per panel row.
 inline bool lockstep_packs(const Operands& p) { return !p.batch_major && p.lda > 4 * L && p.w.nnz() >= 8 * p.w.cols; }
 
-// Scratch: a spare row of 4 vectors, then the packed panel (feature-major) or panel and block buffer.
+// Scratch: a spare row of 4 vectors, then the packed panel (feature-major) or panel and block buffer
+// (a lockstep block, or the nr tiles' block for a narrower last tile).
 inline int64_t spmm_lockstep_scratch(const Operands& p) {
-    if (p.batch_major) return 4 * L + (p.w.cols + kBlockRows) * 4 * L;
+    if (p.batch_major) return 4 * L + (p.w.cols + std::max(kBlockRows, kLockstepBlockRows)) * 4 * L;
     return 4 * L + (lockstep_packs(p) ? p.w.cols * 4 * L : 0);
 }
 

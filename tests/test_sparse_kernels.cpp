@@ -333,7 +333,7 @@ TEST_CASE("lockstep plan: every entry once, chunks of four rows longest first, z
             int64_t span = 0;  // 1 + the largest column index
             for (int32_t c : m.col_idx) span = std::max<int64_t>(span, c + 1);
             REQUIRE(lp.span == span);
-            REQUIRE(lp.blocks() == 3);
+            REQUIRE(lp.blocks() == (130 + sk::kLockstepBlockRows - 1) / sk::kLockstepBlockRows);
             REQUIRE(lp.segments.size() == size_t(lp.blocks() * lp.slices() + 1));
             REQUIRE(lp.chunk_entries.size() == lp.chunk_rows.size() / 4 + 1);
             REQUIRE(lp.offset.size() == lp.val.size());
@@ -359,7 +359,7 @@ TEST_CASE("lockstep plan: every entry once, chunks of four rows longest first, z
                                 const int64_t k = s * lp.slice + lp.offset[size_t(e)];
                                 REQUIRE(lp.offset[size_t(e)] < lp.slice);
                                 REQUIRE(k < 700);
-                                float& d = dense[size_t((b * 64 + row) * 700 + k)];
+                                float& d = dense[size_t((b * sk::kLockstepBlockRows + row) * 700 + k)];
                                 if (lp.val[size_t(e)] != 0.0f) {
                                     REQUIRE(d == 0.0f);  // each entry once
                                     d = lp.val[size_t(e)];
