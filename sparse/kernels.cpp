@@ -298,7 +298,11 @@ void spmm_lockstep(const Operands& p) {
         own = build_lockstep(q.w);
         q.lockstep = &own;
     }
-    spmm_split(q, t.spmm_lockstep[IX], t.spmm_lockstep_scratch(q), 4 * t.lanes, kLockstepBlockRows);
+    // Threads take whole blocks of rows, each over every batch tile, when there are blocks enough: on
+    // Zen 5 that ran 5-20 % faster than giving each thread its own batch tiles over all rows (1024 and
+    // 4096 x 1024 at N = 256, 90-95 %, two threads), although each thread then packs every tile.
+    const int64_t tile = q.lockstep->blocks() >= nn::num_threads() ? q.N : 4 * t.lanes;
+    spmm_split(q, t.spmm_lockstep[IX], t.spmm_lockstep_scratch(q), tile, kLockstepBlockRows);
 }
 template <Isa I, int IX>
 void spmmt_simd(const Operands& p) {
