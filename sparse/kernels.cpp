@@ -298,10 +298,11 @@ void spmm_lockstep(const Operands& p) {
         own = build_lockstep(q.w);
         q.lockstep = &own;
     }
-    // Threads take whole blocks of rows, each over every batch tile, when there are blocks enough: on
-    // Zen 5 that ran 5-20 % faster than giving each thread its own batch tiles over all rows (1024 and
-    // 4096 x 1024 at N = 256, 90-95 %, two threads), although each thread then packs every tile.
-    const int64_t tile = q.lockstep->blocks() >= nn::num_threads() ? q.N : 4 * t.lanes;
+    // Threads take whole blocks of rows, each over every batch tile, when every thread gets a full
+    // block: on Zen 5 that ran 5-20 % faster than giving each thread its own batch tiles over all rows
+    // (1024 and 4096 x 1024 at N = 256, 90-95 %, two threads), although each thread then packs every
+    // tile. Fewer rows keep the tile split, which balances them.
+    const int64_t tile = q.w.rows >= nn::num_threads() * kLockstepBlockRows ? q.N : 4 * t.lanes;
     spmm_split(q, t.spmm_lockstep[IX], t.spmm_lockstep_scratch(q), tile, kLockstepBlockRows);
 }
 template <Isa I, int IX>
