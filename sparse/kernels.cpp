@@ -113,7 +113,8 @@ LockstepPlan build_lockstep_of(const CsrRef& w, int64_t slice) {
     const Index* ci = cols<Index>(w);
     for (int64_t j = 0; j < lp.nnz; j++) lp.span = std::max(lp.span, int64_t(ci[j]) + 1);
     const int64_t n_slices = lp.slices(), n_blocks = lp.blocks();
-    std::vector<int32_t> first(size_t(n_slices) + 1), order;  // a block's entries grouped by slice
+    std::vector<int32_t> first(size_t(n_slices) + 1), next(first.size() - 1);  // counting sort by slice
+    std::vector<int32_t> order, order_row;  // a block's entries grouped by slice, and each one's row in the block
     struct Segment {
         int32_t count, row, at;  // a row's entries in the slice: order[at .. at + count)
     };
@@ -126,19 +127,21 @@ LockstepPlan build_lockstep_of(const CsrRef& w, int64_t slice) {
         std::fill(first.begin(), first.end(), 0);
         for (int32_t j = w.row_ptr[mb]; j < w.row_ptr[me]; j++) first[size_t(int64_t(ci[j]) / lp.slice) + 1]++;
         for (int64_t s = 0; s < n_slices; s++) first[size_t(s) + 1] += first[size_t(s)];
+        std::copy(first.begin(), first.end() - 1, next.begin());
         order.resize(size_t(w.row_ptr[me] - w.row_ptr[mb]));
-        std::vector<int32_t> fill(first.begin(), first.end() - 1);
-        for (int32_t j = w.row_ptr[mb]; j < w.row_ptr[me]; j++) order[size_t(fill[size_t(int64_t(ci[j]) / lp.slice)]++)] = j;
+        order_row.resize(order.size());
+        for (int64_t m = mb; m < me; m++)
+            for (int32_t j = w.row_ptr[m]; j < w.row_ptr[m + 1]; j++) {
+                const int32_t at = next[size_t(int64_t(ci[j]) / lp.slice)]++;
+                order[size_t(at)] = j, order_row[size_t(at)] = int32_t(m - mb);
+            }
         for (int64_t s = 0; s < n_slices; s++) {
             lp.segments.push_back(int32_t(lp.chunk_rows.size() / 4));
             const int64_t k0 = s * lp.slice;
             seg.clear();
-            for (int32_t at = first[size_t(s)]; at < first[size_t(s) + 1];) {
-                int32_t end = at;
-                const int32_t m = int32_t(std::upper_bound(w.row_ptr + mb, w.row_ptr + me + 1, order[size_t(at)]) - w.row_ptr) - 1;
-                while (end < first[size_t(s) + 1] && order[size_t(end)] < w.row_ptr[m + 1]) end++;
-                seg.push_back({end - at, int32_t(m - mb), at});
-                at = end;
+            for (int32_t at = first[size_t(s)], end; at < first[size_t(s) + 1]; at = end) {
+                for (end = at + 1; end < first[size_t(s) + 1] && order_row[size_t(end)] == order_row[size_t(at)];) end++;
+                seg.push_back({end - at, order_row[size_t(at)], at});
             }
             // Longest first (ties by row: the plan is deterministic), so a chunk's rows are alike.
             std::sort(seg.begin(), seg.end(), [](auto& x, auto& y) { return x.count != y.count ? x.count > y.count : x.row < y.row; });
