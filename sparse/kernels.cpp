@@ -289,12 +289,13 @@ void spmm_simd(const Operands& p) {
     spmm_split(p, t.spmm[IX][Tile], t.spmm_scratch[Tile](p), kTileVectors[Tile] * t.lanes);
 }
 // The lockstep variants: over p.lockstep when it was built from this matrix, else over a plan built
-// here (tests and one-off calls; layers build theirs once). A batch without a whole tile of 4 vectors
-// (N <= 48) has nothing for the plan: it runs nr64, with nr64's thread split.
-template <int IX>
+// here (tests and one-off calls; layers build theirs once). A batch without a whole lockstep tile
+// (N <= 48 with AVX-512, <= 16 with AVX2) has nothing for the plan: it runs the ISA's nr kernel, with
+// its thread split.
+template <Isa I, int IX>
 void spmm_lockstep(const Operands& p) {
-    const isa::Table& t = table(Isa::avx512);
-    if (p.N <= 3 * t.lanes) return spmm_simd<Isa::avx512, IX, 0>(p);
+    const isa::Table& t = table(I);
+    if (p.N <= (t.lockstep_vectors - 1) * t.lanes) return spmm_simd<I, IX, 0>(p);
     Operands q = p;
     LockstepPlan own;
     if (!q.lockstep || !q.lockstep->matches(q.w)) {
@@ -305,7 +306,7 @@ void spmm_lockstep(const Operands& p) {
     // block: on Zen 5 that ran 5-20 % faster than giving each thread its own batch tiles over all rows
     // (1024 and 4096 x 1024 at N = 256, 90-95 %, two threads), although each thread then packs every
     // tile. Fewer rows keep the tile split, which balances them.
-    const int64_t tile = q.w.rows >= nn::num_threads() * kLockstepBlockRows ? q.N : 4 * t.lanes;
+    const int64_t tile = q.w.rows >= nn::num_threads() * kLockstepBlockRows ? q.N : t.lockstep_vectors * t.lanes;
     spmm_split(q, t.spmm_lockstep[IX], t.spmm_lockstep_scratch(q), tile, kLockstepBlockRows);
 }
 template <Isa I, int IX>
@@ -392,17 +393,25 @@ std::vector<Kernel> build_registry() {
     SPARSE_ISA_VARIANTS(Isa::avx2, "avx2", 32, 16, 8, 8)
     SPARSE_ISA_VARIANTS(Isa::avx512, "avx512", 64, 32, 16, 16)
 #undef SPARSE_ISA_VARIANTS
-    // Listed after nr64, so best() keeps nr64; run() takes these when the operands carry a plan.
+    // Listed after the nr kernels, so best() keeps nr64 / nr32; run() takes the AVX-512 pair when the
+    // operands carry a plan. The AVX2 pair is for comparison: on Zen 5 it ran 0-19 % behind nr32 at
+    // 1024x1024, 70-95 % sparsity, N = 64 and 256 (with tiles of 16 columns, 7-27 % behind), where the
+    // AVX-512 pair ran 17-42 % ahead of nr64; CPUs whose L2 feeds fewer bytes per cycle may differ.
     const char* lockstep_about =
-        "64 batch columns of four rows at once (16 accumulator vectors) over W's lockstep plan: per block of 128 "
-        "rows and column slice, chunks of four rows of similar length with interleaved, zero-padded entries "
-        "(see LockstepPlan), columns as byte offsets within the slice, four per load; narrower tiles as nr64. "
-        "run() picks it for spmm whose operands carry a plan, which compile() builds for Linear layers of 512 "
-        "columns or more and density above 3.5 %";
+        "four rows at once over W's lockstep plan, on tiles of 64 batch columns (16 accumulator vectors) with "
+        "AVX-512, 24 (12 vectors) with AVX2: per block of 128 rows and column slice, chunks of four rows of "
+        "similar length with interleaved, zero-padded entries (see LockstepPlan), columns as byte offsets "
+        "within the slice, four per load; narrower tiles as the nr kernels. run() picks the AVX-512 one for "
+        "spmm whose operands carry a plan, which compile() builds (with AVX-512) for Linear layers of 512 "
+        "columns or more and density above 3.5 %; the AVX2 one (slower than nr32 on Zen 5) is for comparison";
+    r.push_back({"spmm_csr32_avx2_nr24_lockstep", Op::spmm, IndexWidth::i32, Isa::avx2, lockstep_about,
+                 spmm_lockstep<Isa::avx2, kI32>});
+    r.push_back({"spmm_csr16_avx2_nr24_lockstep", Op::spmm, IndexWidth::u16, Isa::avx2, lockstep_about,
+                 spmm_lockstep<Isa::avx2, kU16>});
     r.push_back({"spmm_csr32_avx512_nr64_lockstep", Op::spmm, IndexWidth::i32, Isa::avx512, lockstep_about,
-                 spmm_lockstep<kI32>});
+                 spmm_lockstep<Isa::avx512, kI32>});
     r.push_back({"spmm_csr16_avx512_nr64_lockstep", Op::spmm, IndexWidth::u16, Isa::avx512, lockstep_about,
-                 spmm_lockstep<kU16>});
+                 spmm_lockstep<Isa::avx512, kU16>});
     return r;
 }
 

@@ -44,7 +44,7 @@ struct CsrRef {
 CsrRef ref(const Csr& m);
 CsrRef ref(const Csr16& m);
 
-// W's entries regrouped for the lockstep spmm variants (spmm_*_avx512_nr64_lockstep). For each block
+// W's entries regrouped for the lockstep spmm variants (spmm_*_lockstep). For each block
 // of kLockstepBlockRows rows and each slice of `slice` columns: the block's rows that have entries in
 // the slice, sorted by how many, in chunks of four rows whose entries are stored interleaved (entry t
 // of the four rows side by side) and padded with zero values to the chunk's longest row. One loop

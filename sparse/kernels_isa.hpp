@@ -24,8 +24,9 @@ struct Table {
     // every row in one pass]
     SpmmFn spmm[2][4];
     int64_t (*spmm_scratch[4])(const Operands& p);  // [tile]
-    // [index width]: the lockstep product (4-register tiles over W's lockstep plan, p.lockstep, set) for
-    // rows [m0, m1) on lockstep block boundaries; null where the registers do not hold it (AVX2).
+    // The lockstep product over W's lockstep plan (p.lockstep, set), [index width], for rows [m0, m1)
+    // on lockstep block boundaries: four rows at once on tiles of lockstep_vectors registers.
+    int64_t lockstep_vectors;
     SpmmFn spmm_lockstep[2];
     int64_t (*spmm_lockstep_scratch)(const Operands& p);
     RangeFn spmmt[2];        // 4-register tiles

@@ -302,13 +302,18 @@ void spmm_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n
 }
 
 // ---- spmm over a lockstep plan (see LockstepPlan in kernels.hpp) ---------------------------------------
-// Only where sixteen accumulators of 4 x lanes floats fit the registers beside their operands (AVX-512).
+// Four rows at once, each over a tile of kLockQ vectors of batch columns: sixteen accumulators with
+// AVX-512 (32 registers), twelve with AVX2 (16 registers: the broadcast value and a loaded vector of X
+// beside them).
+constexpr int kLockQ = L >= 16 ? 4 : 3;
+constexpr int64_t kLockTile = kLockQ * L;  // batch columns of one lockstep tile
 
-// Every chunk of block b, slice after slice, over one tile of 4 vectors of batch columns: X is the
+// Every chunk of block b, slice after slice, over one tile of kLockQ vectors of batch columns: X is the
 // tile's panel (row k at X + k * ldx), dst the block's first row (row i at dst + i * ldd), already
 // holding each row's start (bias, and what it adds to); padding rows of a chunk go to `spare`.
 inline void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, int64_t ldx, float* dst, int64_t ldd,
                            float* spare) {
+    constexpr int Q = kLockQ;
     const int64_t n_slices = lp.slices();
     const uint8_t* offset = lp.offset.data();
     const float* val = lp.val.data();
@@ -321,40 +326,40 @@ inline void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, in
                 const uint8_t row = lp.chunk_rows[size_t(c) * 4 + size_t(r)];
                 y[r] = row == kLockstepNoRow ? spare : dst + int64_t(row) * ldd;
             }
-            V acc[4][4];
+            V acc[4][Q];
             for (int r = 0; r < 4; r++)
-                for (int q = 0; q < 4; q++) acc[r][q] = V::load_unaligned(y[r] + q * L);
+                for (int q = 0; q < Q; q++) acc[r][q] = V::load_unaligned(y[r] + q * L);
             for (int32_t e = lp.chunk_entries[size_t(c)]; e < lp.chunk_entries[size_t(c) + 1]; e += 4) {
                 uint32_t four;  // the step's four offsets in one load, entry r in byte r (x86: little-endian)
                 std::memcpy(&four, offset + e, sizeof four);
                 for (int r = 0; r < 4; r++) {
                     V v(val[e + r]);
                     const float* x = Xs + int64_t((four >> (8 * r)) & 0xFF) * ldx;
-                    for (int q = 0; q < 4; q++) acc[r][q] = xsimd::fma(v, V::load_unaligned(x + q * L), acc[r][q]);
+                    for (int q = 0; q < Q; q++) acc[r][q] = xsimd::fma(v, V::load_unaligned(x + q * L), acc[r][q]);
                 }
             }
             for (int r = 3; r >= 0; r--)
-                for (int q = 0; q < 4; q++) acc[r][q].store_unaligned(y[r] + q * L);
+                for (int q = 0; q < Q; q++) acc[r][q].store_unaligned(y[r] + q * L);
         }
     }
 }
 
 // Whether a strided feature-major panel is first copied into contiguous scratch: a lockstep slice of
 // rows 1 KiB apart (N = 256) would sit in a quarter of L1's sets. Pays from ~8 uses per panel row.
-inline bool lockstep_packs(const Operands& p) { return !p.batch_major && p.lda > 4 * L && p.w.nnz() >= 8 * p.w.cols; }
+inline bool lockstep_packs(const Operands& p) { return !p.batch_major && p.lda > kLockTile && p.w.nnz() >= 8 * p.w.cols; }
 
-// Scratch: a spare row of 4 vectors, then the packed panel (feature-major) or panel and block buffer
+// Scratch: a spare row of one tile, then the packed panel (feature-major) or panel and block buffer
 // (a lockstep block, or the nr tiles' block for a narrower last tile).
 inline int64_t spmm_lockstep_scratch(const Operands& p) {
-    if (p.batch_major) return 4 * L + (p.w.cols + std::max(kBlockRows, kLockstepBlockRows)) * 4 * L;
-    return 4 * L + (lockstep_packs(p) ? p.w.cols * 4 * L : 0);
+    if (p.batch_major) return kLockTile + (p.w.cols + std::max(kBlockRows, kLockstepBlockRows)) * kLockTile;
+    return kLockTile + (lockstep_packs(p) ? p.w.cols * kLockTile : 0);
 }
 
 // Rows [m0, m1) (lockstep block boundaries, or the last row), batch columns [n0, n1): full tiles of
-// 4 vectors through the plan p.lockstep, narrower ones through the nr tiles.
+// kLockQ vectors through the plan p.lockstep, narrower ones through the nr tiles.
 template <class Index>
 void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* work) {
-    constexpr int64_t PW = 4 * L;
+    constexpr int64_t PW = kLockTile;
     const LockstepPlan& lp = *p.lockstep;
     float* spare = work;
     float* rest = work + PW;
@@ -365,7 +370,7 @@ void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
         for (int64_t m = mb; m < me; m++) {
             float* y = dst + (m - mb) * ldd;
             const V s = p.bias ? V(p.bias[m]) : V(0.0f);
-            for (int q = 0; q < 4; q++) (add ? V::load_unaligned(y + q * L) + s : s).store_unaligned(y + q * L);
+            for (int q = 0; q < kLockQ; q++) (add ? V::load_unaligned(y + q * L) + s : s).store_unaligned(y + q * L);
         }
     };
     if (!p.batch_major) {
@@ -375,7 +380,8 @@ void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
             int64_t ldx = p.lda;
             if (lockstep_packs(p)) {
                 for (int64_t k = 0; k < K; k++)
-                    for (int q = 0; q < 4; q++) V::load_unaligned(p.a + k * p.lda + n + q * L).store_aligned(rest + k * PW + q * L);
+                    for (int q = 0; q < kLockQ; q++)
+                        V::load_unaligned(p.a + k * p.lda + n + q * L).store_aligned(rest + k * PW + q * L);
                 X = rest, ldx = PW;
             }
             for (int64_t b = b0; b < b1; b++) {
@@ -392,7 +398,7 @@ void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
     float* block = rest + K * PW;
     for (int64_t n = n0; n < n1; n += PW) {
         const int64_t width = std::min(PW, n1 - n);
-        if (width <= 3 * L) {  // a narrower last tile: the nr tiles
+        if (width <= (kLockQ - 1) * L) {  // a narrower last tile: the nr tiles
             switch ((width + L - 1) / L) {
                 case 1: spmm_batch_major_tile<1, Index, true>(p, m0, m1, n, width, panel, block); break;
                 case 2: spmm_batch_major_tile<2, Index, true>(p, m0, m1, n, width, panel, block); break;
@@ -413,11 +419,7 @@ void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
     }
 }
 
-template <class Index>
-constexpr SpmmFn lockstep_fn() {
-    if constexpr (L >= 16) return spmm_lockstep_range<Index>;
-    else return nullptr;
-}
+
 
 // ---- spmv: y[M] (=|+=) bias + W x[K] -------------------------------------------------------------
 // Lanes run along a row's entries: values are loaded as vectors and x is gathered at their columns;
@@ -531,7 +533,8 @@ const Table kTable = {
      {spmm_range<uint16_t, 4, true>, spmm_range<uint16_t, 2, true>, spmm_range<uint16_t, 1, true>,
       spmm_range<uint16_t, 4, false>}},
     {spmm_scratch<4>, spmm_scratch<2>, spmm_scratch<1>, spmm_scratch<4>},
-    {lockstep_fn<int32_t>(), lockstep_fn<uint16_t>()},
+    kLockQ,
+    {spmm_lockstep_range<int32_t>, spmm_lockstep_range<uint16_t>},
     spmm_lockstep_scratch,
     {spmmt_cols<int32_t>, spmmt_cols<uint16_t>},
     {sddmm_rows<int32_t>, sddmm_rows<uint16_t>},
