@@ -339,8 +339,9 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
             if (k.op != op || k.isa == sk::Isa::scalar || !sk::isa_available(k.isa)) continue;
             if (k.index == sk::IndexWidth::u16 && K > sparse::kCsr16MaxCols) continue;
             const bool lockstep = std::strstr(k.name, "_lockstep") != nullptr;
-            // "best": what run() takes, the widest nr kernel, or the AVX-512 lockstep one where a layer gets a plan.
-            const bool taken = lockstep ? k.isa == sk::Isa::avx512 && sk::lockstep_pays(p32.w) : &k == &sk::best(op, k.index, N);
+            // "best": what run() takes, the widest nr kernel, or the lockstep one where a layer gets a plan.
+            const bool taken = lockstep ? &k == sk::lockstep_variant(k.index) && sk::lockstep_pays(p32.w)
+                                        : &k == &sk::best(op, k.index, N);
             if (cfg.variants == "best" && !taken) continue;
             const sk::Operands* p = k.index == sk::IndexWidth::i32 ? (lockstep ? &p32l : &p32) : (lockstep ? &p16l : &p16);
             cols.push_back({k.name, [p, run = k.run] { run(*p); }, cfg.samples, {}});

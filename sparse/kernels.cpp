@@ -462,10 +462,14 @@ bool lockstep_pays(const CsrRef& w) {
     return w.cols >= 512 && w.rows > 0 && double(w.nnz()) > 0.035 * double(w.rows * w.cols);
 }
 
-void run(Op op, const Operands& p) {
+const Kernel* lockstep_variant(IndexWidth index) {
     static const Kernel* lockstep[2] = {find("spmm_csr32_avx512_nr64_lockstep"), find("spmm_csr16_avx512_nr64_lockstep")};
-    if (op == Op::spmm && p.lockstep && isa_available(Isa::avx512))
-        return lockstep[p.w.index == IndexWidth::i32 ? 0 : 1]->run(p);
+    return isa_available(Isa::avx512) ? lockstep[index == IndexWidth::i32 ? 0 : 1] : nullptr;
+}
+
+void run(Op op, const Operands& p) {
+    if (op == Op::spmm && p.lockstep)
+        if (const Kernel* k = lockstep_variant(p.w.index)) return k->run(p);
     best(op, p.w.index, p.N).run(p);
 }
 

@@ -140,9 +140,13 @@ const Kernel* find(const char* name);  // null when unknown
 const Kernel& reference(Op op, IndexWidth index);
 // The variant sparse layers run on this CPU for a batch of N (see the `about` of each variant).
 const Kernel& best(Op op, IndexWidth index, int64_t N);
+// The lockstep variant run() takes for spmm whose operands carry a plan: AVX-512's, or null on CPUs
+// without it (the AVX2 one is for comparison, see its `about`). compile() builds plans only where
+// there is one.
+const Kernel* lockstep_variant(IndexWidth index);
 
 // Runs the best variant (validates nothing: callers pass consistent operands); spmm with a lockstep
-// plan runs the lockstep variant when this CPU has AVX-512.
+// plan runs lockstep_variant() where this CPU has one.
 void run(Op op, const Operands& p);
 
 // dst[c, r] = src[r, c] for an [R, C] block; leading dimensions lds >= C, ldd >= R. Blocked and

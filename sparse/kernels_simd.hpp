@@ -419,8 +419,6 @@ void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
     }
 }
 
-
-
 // ---- spmv: y[M] (=|+=) bias + W x[K] -------------------------------------------------------------
 // Lanes run along a row's entries: values are loaded as vectors and x is gathered at their columns;
 // two accumulators per row, the last entries scalar.

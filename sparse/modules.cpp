@@ -79,7 +79,7 @@ public:
         pattern_ = CsrPattern::of(w, use_compact(index, w.cols));
         values_ = w.values.detach().clone();
         const kernels::CsrRef r = pattern_->ref(values_.data());
-        if (lockstep && kernels::isa_available(kernels::Isa::avx512) && kernels::lockstep_pays(r))
+        if (lockstep && kernels::lockstep_variant(r.index) && kernels::lockstep_pays(r))
             plan_ = std::make_unique<kernels::LockstepPlan>(kernels::build_lockstep(r));
     }
     nn::Tensor forward(const nn::Tensor& x) override {
