@@ -103,7 +103,9 @@ int cmd_bench(const Argv& argv) {
         .add("round-seconds", &seconds, "time of the dense model in one round (sets the forwards per round)")
         .add("max-density", &opt.max_density, "Linear layers at or below this density run sparse")
         .add("max-conv-density", &opt.max_conv_density, "Conv2d layers at or below this density run sparse")
-        .add("lockstep", &opt.lockstep, "lockstep plans for sparse Linear layers (false: the nr kernels alone)");
+        .add("lockstep", &opt.lockstep, "lockstep plans for sparse Linear layers (false: the nr kernels alone)")
+        .add("small-batch-density", &opt.small_batch_density,
+             "sparse Linear layers denser than this run a dense copy for inputs of fewer than 8 rows (1: no copies)");
     if (!args.parse(argv)) return 0;
     ENSURE(!ckpt.empty(), "--ckpt FILE is required");
     ENSURE(rounds >= 1 && seconds > 0, "--rounds must be >= 1 and --round-seconds > 0");
@@ -148,8 +150,9 @@ int cmd_bench(const Argv& argv) {
     }
 
     // Decisions, and the memory of the layers' weights: dense float32, and as compiled (CSR16 where
-    // the columns fit, else CSR, for the layers that run sparse, plus their lockstep plans).
-    int64_t dense_bytes = 0, run_bytes = 0, plan_bytes = 0, n_sparse = 0;
+    // the columns fit, else CSR, for the layers that run sparse, plus their lockstep plans and dense
+    // copies for small batches).
+    int64_t dense_bytes = 0, run_bytes = 0, plan_bytes = 0, copy_bytes = 0, n_sparse = 0;
     int width = 28;
     for (auto& d : decisions) width = std::max(width, int(d.name.size()));
     std::printf("%s: %s\n%-*s %-8s %-16s %8s  %s\n", ckpt.c_str(), spec.c_str(), width, "layer", "type", "weight",
@@ -159,10 +162,11 @@ int cmd_bench(const Argv& argv) {
         dense_bytes += m.dense_bytes;
         run_bytes += d.sparse ? (m.csr16_bytes >= 0 ? std::min(m.csr16_bytes, m.csr_bytes) : m.csr_bytes) : m.dense_bytes;
         plan_bytes += d.plan_bytes;
+        copy_bytes += d.dense_copy_bytes;
         n_sparse += d.sparse;
-        std::printf("%-*s %-8s %-16s %8.4f  %s (%s)%s\n", width, d.name.c_str(), d.type.c_str(),
+        std::printf("%-*s %-8s %-16s %8.4f  %s (%s)%s%s\n", width, d.name.c_str(), d.type.c_str(),
                     nn::to_string(d.shape).c_str(), d.density, d.sparse ? "sparse" : "dense", d.reason.c_str(),
-                    d.plan_bytes ? ", lockstep plan" : "");
+                    d.plan_bytes ? ", lockstep plan" : "", d.dense_copy_bytes ? ", dense below 8 rows" : "");
     }
     std::printf("%lld of %zu layers sparse; their weights: %lld bytes dense, %lld as compiled (%.3fx)", (long long)n_sparse,
                 decisions.size(), (long long)dense_bytes, (long long)run_bytes,
@@ -170,6 +174,9 @@ int cmd_bench(const Argv& argv) {
     if (plan_bytes)
         std::printf(", plus %lld in lockstep plans for batches of 49 and more (%.3fx in all)", (long long)plan_bytes,
                     double(run_bytes + plan_bytes) / double(dense_bytes));
+    if (copy_bytes)
+        std::printf(", plus %lld in dense copies for inputs of fewer than %lld rows", (long long)copy_bytes,
+                    (long long)sparse::kSmallBatchRows);
     std::printf("\n");
 
     // The compiled model computes what the masked dense one does.

@@ -74,9 +74,23 @@ constexpr double kCrossoverDensity = 0.4;
 // 85 % (batch 1: 1.02x / 1.22x at 80 %). README, "Sparse execution".
 constexpr double kConvCrossoverDensity = 0.2;
 
+// Inputs of fewer than kSmallBatchRows rows (a batch of vectors, or batch x tokens) run a sparse
+// Linear well only at high sparsity: one row runs SpMV, which gathers x at every entry, and 2 to 7
+// rows run a whole vector tile of the nr kernels, while the dense product streams W once at full
+// width (sgemv, or nn's few-row kernel). Measured end to end on lenet300 pruned by magnitude
+// (secateurs bench --small-batch-density 1, every layer sparse, Zen 5, one thread), batch 1 / 2 /
+// 4 / 7 against dense: 0.48x / 0.46x / 0.55x / 0.79x at 80 % sparsity, 0.98x / 0.87x / 0.98x / 1.40x
+// at 90 %, 1.75x / 1.22x / 1.37x / 1.89x at 95 %. A compiled Linear denser than kSmallBatchDensity
+// therefore keeps a dense copy of its masked weight and runs that for such inputs.
+constexpr int64_t kSmallBatchRows = 8;
+constexpr double kSmallBatchDensity = 0.1;
+
 struct CompileOptions {
     double max_density = kCrossoverDensity;            // Linear layers
     double max_conv_density = kConvCrossoverDensity;  // Conv2d layers
+    // Sparse Linear layers denser than this keep a dense copy of their masked weight for inputs of
+    // fewer than kSmallBatchRows rows (LayerDecision::dense_copy_bytes); 1 or more: no copies.
+    double small_batch_density = kSmallBatchDensity;
     // Masks by parameter name ("fc1.weight"); a layer without one uses its weight's non-zeros.
     std::map<std::string, nn::Tensor> masks;
     IndexChoice index = IndexChoice::automatic;
@@ -93,7 +107,8 @@ struct LayerDecision {
     double density = 1.0;
     bool sparse = false;
     std::string reason;
-    int64_t plan_bytes = 0;  // the lockstep plan the executor keeps beside its CSR (0: none)
+    int64_t plan_bytes = 0;        // the lockstep plan the executor keeps beside its CSR (0: none)
+    int64_t dense_copy_bytes = 0;  // its dense copy for inputs of few rows (0: none; see kSmallBatchRows)
 };
 
 // Installs CSR executors into the model's layers (replacing earlier ones) and reports each decision.

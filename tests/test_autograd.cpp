@@ -212,3 +212,37 @@ TEST_CASE("gemm: rows, columns and depth splits against a naive product, transpo
             }
     }
 }
+
+TEST_CASE("linear_forward: 2 to 7 rows of a large product (the few-row kernel) against a naive product", "[autograd][threads]") {
+    // Widths with a scalar tail after the vectors and a last group of rows of w narrower than the
+    // kernel's, each product above kSkinnyMinMultiplyAdds; 8 rows and a small product go elsewhere
+    // and must agree as well.
+    struct Case { int64_t B, IN, OUT; };
+    for (Case c : {Case{2, 1037, 513}, Case{3, 1031, 517}, Case{4, 785, 331}, Case{5, 1029, 203}, Case{6, 400, 421},
+                   Case{7, 1025, 151}, Case{8, 1037, 513}, Case{3, 50, 40}}) {
+        INFO(c.B << " rows, " << c.IN << " -> " << c.OUT);
+        REQUIRE((c.B * c.IN * c.OUT > nn::kernels::kSkinnyMinMultiplyAdds) == (c.IN > 50));
+        std::vector<float> x = randn({c.B * c.IN}, 11).to_vector(), w = randn({c.OUT * c.IN}, 12).to_vector();
+        std::vector<float> b = randn({c.OUT}, 13).to_vector();
+        for (bool bias : {true, false}) {
+            std::vector<float> want(size_t(c.B * c.OUT));
+            for (int64_t i = 0; i < c.B; i++)
+                for (int64_t o = 0; o < c.OUT; o++) {
+                    double acc = bias ? b[size_t(o)] : 0.0;
+                    for (int64_t k = 0; k < c.IN; k++) acc += double(x[size_t(i * c.IN + k)]) * double(w[size_t(o * c.IN + k)]);
+                    want[size_t(i * c.OUT + o)] = float(acc);
+                }
+            auto run = [&](int threads) {
+                nn::set_num_threads(threads);
+                std::vector<float> y(size_t(c.B * c.OUT), std::nanf(""));
+                nn::kernels::linear_forward(y.data(), x.data(), w.data(), bias ? b.data() : nullptr, c.B, c.IN, c.OUT);
+                return y;
+            };
+            auto one = run(1), two = run(2);
+            nn::set_num_threads(1);
+            testing::require_close(one, want, 1e-4f, 1e-4f, bias ? "1 thread, bias" : "1 thread");
+            if (c.B < nn::kernels::kSkinnyRows) REQUIRE(two == one);  // one sum per output, in a fixed order
+            else testing::require_close(two, want, 1e-4f, 1e-4f, "2 threads");
+        }
+    }
+}

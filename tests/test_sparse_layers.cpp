@@ -215,6 +215,51 @@ TEST_CASE("compile: lockstep plans for wide layers, the same outputs as without,
     sparse::uncompile(*model);
 }
 
+TEST_CASE("compile: fewer than 8 rows run a masked dense copy above density 0.1, the CSR below", "[sparse]") {
+    // Two lenet300s from one seed: `masked_model` holds the masked weights, `model` the unmasked ones
+    // with the masks passed to compile(), so that its copies must be masked to agree.
+    auto model = nn::make_model("lenet300", 5), masked_model = nn::make_model("lenet300", 5);
+    std::map<std::string, Tensor> masks;
+    for (auto [name, density] : {std::pair{"fc1.weight", 0.3}, std::pair{"fc2.weight", 0.25}, std::pair{"fc3.weight", 0.35}}) {
+        masks[name] = random_mask(model->parameter(name).shape(), density, 9);
+        nn::NoGradGuard ng;
+        Tensor w = masked_model->parameter(name);
+        w.copy_(masked(w, masks[name]));
+    }
+    auto forward = [](nn::Module& m, const Tensor& x) {
+        nn::NoGradGuard ng;
+        return m.forward(x).to_vector();
+    };
+    sparse::CompileOptions opt;
+    opt.masks = masks;
+    auto decisions = sparse::compile(*model, opt);
+    for (auto& d : decisions) {
+        REQUIRE(d.sparse);
+        REQUIRE(d.dense_copy_bytes == d.shape[0] * d.shape[1] * int64_t(sizeof(float)));
+    }
+    for (int64_t batch : {1, 3, 7, 8, 9}) {
+        Tensor x = testing::randn({batch, 1, 28, 28}, uint64_t(batch));
+        INFO("batch " << batch);
+        std::vector<float> want = forward(*masked_model, x), got = forward(*model, x);
+        if (batch < sparse::kSmallBatchRows) REQUIRE(got == want);  // the same dense products, bit for bit
+        else require_close_rel(Tensor::from_vector(got, {batch, 10}), Tensor::from_vector(want, {batch, 10}), "CSR");
+    }
+    // Without copies, a batch of 3 runs the CSR kernels: close to the dense products, not equal.
+    opt.small_batch_density = 1.0;
+    for (auto& d : sparse::compile(*model, opt)) REQUIRE(d.dense_copy_bytes == 0);
+    Tensor x3 = testing::randn({3, 1, 28, 28}, 3);
+    std::vector<float> want = forward(*masked_model, x3), got = forward(*model, x3);
+    REQUIRE(got != want);
+    require_close_rel(Tensor::from_vector(got, {3, 10}), Tensor::from_vector(want, {3, 10}), "CSR, batch 3");
+    // A layer at density 0.1 or below keeps no copy.
+    opt.small_batch_density = sparse::kSmallBatchDensity;
+    opt.masks["fc1.weight"] = random_mask(model->parameter("fc1.weight").shape(), 0.05, 4);
+    decisions = sparse::compile(*model, opt);
+    REQUIRE(decisions[0].dense_copy_bytes == 0);
+    REQUIRE(decisions[1].dense_copy_bytes > 0);
+    sparse::uncompile(*model);
+}
+
 TEST_CASE("memory accounting: golden bytes and totals", "[sparse]") {
     // [300, 784] at 10 % density: 23,520 entries.
     sparse::TensorMemory t = sparse::tensor_memory("fc1.weight", {300, 784}, 23520);
