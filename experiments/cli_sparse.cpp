@@ -105,7 +105,8 @@ int cmd_bench(const Argv& argv) {
         .add("max-conv-density", &opt.max_conv_density, "Conv2d layers at or below this density run sparse")
         .add("lockstep", &opt.lockstep, "lockstep plans for sparse Linear layers (false: the nr kernels alone)")
         .add("small-batch-density", &opt.small_batch_density,
-             "sparse Linear layers denser than this run a dense copy for inputs of fewer than 8 rows (1: no copies)");
+             nn::str_cat("sparse Linear layers denser than this run a dense copy for inputs of fewer than ",
+                         sparse::kSmallBatchRows, " rows (1: no copies)"));
     if (!args.parse(argv)) return 0;
     ENSURE(!ckpt.empty(), "--ckpt FILE is required");
     ENSURE(rounds >= 1 && seconds > 0, "--rounds must be >= 1 and --round-seconds > 0");
@@ -164,9 +165,10 @@ int cmd_bench(const Argv& argv) {
         plan_bytes += d.plan_bytes;
         copy_bytes += d.dense_copy_bytes;
         n_sparse += d.sparse;
+        const std::string copy = nn::str_cat(", dense below ", sparse::kSmallBatchRows, " rows");
         std::printf("%-*s %-8s %-16s %8.4f  %s (%s)%s%s\n", width, d.name.c_str(), d.type.c_str(),
                     nn::to_string(d.shape).c_str(), d.density, d.sparse ? "sparse" : "dense", d.reason.c_str(),
-                    d.plan_bytes ? ", lockstep plan" : "", d.dense_copy_bytes ? ", dense below 8 rows" : "");
+                    d.plan_bytes ? ", lockstep plan" : "", d.dense_copy_bytes ? copy.c_str() : "");
     }
     std::printf("%lld of %zu layers sparse; their weights: %lld bytes dense, %lld as compiled (%.3fx)", (long long)n_sparse,
                 decisions.size(), (long long)dense_bytes, (long long)run_bytes,

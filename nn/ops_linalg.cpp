@@ -115,10 +115,6 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 
 namespace {
 
-// y[B, OUT] += x[B, IN] w[OUT, IN]^T for a few rows of x: R rows of w at a time, each vector of them
-// loaded once and multiplied with all B rows of x (which stay in cache), B * R accumulators in
-// registers. w streams from memory once, as in one sgemv; per row of w and of x one sum in a fixed
-// order, so the result does not depend on the thread count.
 // v, pinned to a register: g++ otherwise folds each load into every multiply-add that uses it,
 // loading one vector of w or x up to seven times.
 inline xsimd::batch<float> in_register(xsimd::batch<float> v) {
@@ -127,6 +123,10 @@ inline xsimd::batch<float> in_register(xsimd::batch<float> v) {
     return xsimd::batch<float>(r);
 }
 
+// y[B, OUT] += x[B, IN] w[OUT, IN]^T over rows [o0, o1) of w, for a few rows of x: R rows of w at a
+// time, each vector of them loaded once and multiplied with all B rows of x (which stay in cache),
+// B * R accumulators in registers. w streams from memory once, as in one sgemv; per row of w and of
+// x one sum in a fixed order, so the result does not depend on the thread count.
 template <int B, int R>
 void skinny_rows(float* y, const float* x, const float* w, int64_t IN, int64_t OUT, int64_t o0, int64_t o1) {
     using V = xsimd::batch<float>;
