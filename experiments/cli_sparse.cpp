@@ -106,7 +106,8 @@ int cmd_bench(const Argv& argv) {
         .add("lockstep", &opt.lockstep, "lockstep plans for sparse Linear layers (false: the nr kernels alone)")
         .add("small-batch-density", &opt.small_batch_density,
              nn::str_cat("sparse Linear layers denser than this run a dense copy for inputs of fewer than ",
-                         sparse::kSmallBatchRows, " rows (1: no copies)"));
+                         sparse::kFewRows, " rows, and of fewer than ", sparse::kSmallBatchRows,
+                         " when denser than ", sparse::kFewRowsDensityScale, " times this (1: no copies)"));
     if (!args.parse(argv)) return 0;
     ENSURE(!ckpt.empty(), "--ckpt FILE is required");
     ENSURE(rounds >= 1 && seconds > 0, "--rounds must be >= 1 and --round-seconds > 0");
@@ -165,7 +166,7 @@ int cmd_bench(const Argv& argv) {
         plan_bytes += d.plan_bytes;
         copy_bytes += d.dense_copy_bytes;
         n_sparse += d.sparse;
-        const std::string copy = nn::str_cat(", dense below ", sparse::kSmallBatchRows, " rows");
+        const std::string copy = nn::str_cat(", dense below ", d.dense_copy_rows, " rows");
         std::printf("%-*s %-8s %-16s %8.4f  %s (%s)%s%s\n", width, d.name.c_str(), d.type.c_str(),
                     nn::to_string(d.shape).c_str(), d.density, d.sparse ? "sparse" : "dense", d.reason.c_str(),
                     d.plan_bytes ? ", lockstep plan" : "", d.dense_copy_bytes ? copy.c_str() : "");
@@ -177,8 +178,7 @@ int cmd_bench(const Argv& argv) {
         std::printf(", plus %lld in lockstep plans for batches of 49 and more (%.3fx in all)", (long long)plan_bytes,
                     double(run_bytes + plan_bytes) / double(dense_bytes));
     if (copy_bytes)
-        std::printf(", plus %lld in dense copies for inputs of fewer than %lld rows", (long long)copy_bytes,
-                    (long long)sparse::kSmallBatchRows);
+        std::printf(", plus %lld in dense copies for inputs of few rows", (long long)copy_bytes);
     std::printf("\n");
 
     // The compiled model computes what the masked dense one does.

@@ -282,6 +282,10 @@ template <Isa I, int IX>
 void spmv_simd(const Operands& p) {
     for_balanced_rows(p, table(I).spmv[IX]);
 }
+template <Isa I, int IX>
+void spmv_chains(const Operands& p) {
+    for_balanced_rows(p, table(I).spmv_chains[IX]);
+}
 template <Isa I, int IX, int Tile>
 void spmm_simd(const Operands& p) {
     const isa::Table& t = table(I);
@@ -341,21 +345,29 @@ std::vector<Kernel> build_registry() {
                  "reference: one dot product per entry along the batch", sddmm_scalar<uint16_t>});
 
 #define SPARSE_ISA_VARIANTS(ISA, isa_text, NR4, NR2, NR1, G)                                                         \
+    r.push_back({"spmv_csr32_" isa_text "_chains4", Op::spmv, IndexWidth::i32, ISA,                                \
+                 "one scalar multiply-add per entry into four independent sums per row; best() for N = 1",         \
+                 spmv_chains<ISA, kI32>});                                                                           \
+    r.push_back({"spmv_csr16_" isa_text "_chains4", Op::spmv, IndexWidth::u16, ISA,                                \
+                 "one scalar multiply-add per entry into four independent sums per row; best() for N = 1",         \
+                 spmv_chains<ISA, kU16>});                                                                           \
     r.push_back({"spmv_csr32_" isa_text "_gather" #G, Op::spmv, IndexWidth::i32, ISA,                                \
-                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1 takes "    \
-                 "the 8-lane one (faster than 16 lanes on the CPUs measured)",                                        \
+                 #G "-lane vectors of a row's values times x gathered at their columns (for comparison: slower "    \
+                 "than chains4 on the CPUs measured)",                                                                \
                  spmv_simd<ISA, kI32>});                                                                             \
     r.push_back({"spmv_csr16_" isa_text "_gather" #G, Op::spmv, IndexWidth::u16, ISA,                                \
-                 #G "-lane vectors of a row's values times x gathered at their columns; best() for N = 1 takes "    \
-                 "the 8-lane one (faster than 16 lanes on the CPUs measured)",                                        \
+                 #G "-lane vectors of a row's values times x gathered at their columns (for comparison: slower "    \
+                 "than chains4 on the CPUs measured)",                                                                \
                  spmv_simd<ISA, kU16>});                                                                             \
     r.push_back({"spmm_csr32_" isa_text "_nr" #NR4, Op::spmm, IndexWidth::i32, ISA,                                  \
-                 #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest; "   \
+                 #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest "    \
+                 "(down to 4-lane vectors over a zero-padded copy of X for the last few columns); "                \
                  "blocks of 64 rows go through column slices whose panel fills 32 KiB of L1 when rows hold "       \
                  "enough entries per slice (see kMinSliceEntries); best() for N > 1",                                \
                  spmm_simd<ISA, kI32, 0>});                                                                          \
     r.push_back({"spmm_csr16_" isa_text "_nr" #NR4, Op::spmm, IndexWidth::u16, ISA,                                  \
-                 #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest; "   \
+                 #NR4 " batch columns of a row in 4 vectors x 2 accumulator sets, narrower tiles for the rest "    \
+                 "(down to 4-lane vectors over a zero-padded copy of X for the last few columns); "                \
                  "blocks of 64 rows go through column slices whose panel fills 32 KiB of L1 when rows hold "       \
                  "enough entries per slice (see kMinSliceEntries); best() for N > 1",                                \
                  spmm_simd<ISA, kU16, 0>});                                                                          \
@@ -372,10 +384,10 @@ std::vector<Kernel> build_registry() {
                  #NR2 " batch columns of a row in 2 vectors x 2 accumulator sets (for comparison)",                 \
                  spmm_simd<ISA, kU16, 1>});                                                                          \
     r.push_back({"spmm_csr32_" isa_text "_nr" #NR1, Op::spmm, IndexWidth::i32, ISA,                                  \
-                 #NR1 " batch columns of a row in 1 vector x 2 accumulator sets: the plain SIMD loop (comparison)", \
+                 #NR1 " batch columns of a row in 1 vector x 4 accumulator sets: the plain SIMD loop (comparison)", \
                  spmm_simd<ISA, kI32, 2>});                                                                          \
     r.push_back({"spmm_csr16_" isa_text "_nr" #NR1, Op::spmm, IndexWidth::u16, ISA,                                  \
-                 #NR1 " batch columns of a row in 1 vector x 2 accumulator sets: the plain SIMD loop (comparison)", \
+                 #NR1 " batch columns of a row in 1 vector x 4 accumulator sets: the plain SIMD loop (comparison)", \
                  spmm_simd<ISA, kU16, 2>});                                                                          \
     r.push_back({"spmmt_csr32_" isa_text "_nr" #NR4, Op::spmmt, IndexWidth::i32, ISA,                                \
                  "scatter: a row's " #NR4 " gradient columns in registers added into the rows of the output it "    \
@@ -436,8 +448,7 @@ const Kernel& reference(Op op, IndexWidth index) {
 
 const Kernel& best(Op op, IndexWidth index, int64_t N) {
     (void)N;  // every SIMD variant handles any N; the widest register tile wins for N > 1
-    // SpMV takes the 8-lane AVX2 gather even where AVX-512 runs: 16-lane gathers measured 1.6-2x
-    // slower per row than two 8-lane ones here (bench --suite sparse, N = 1).
+    // SpMV takes scalar chains (chains4, listed first), which need no wide registers: the AVX2 file's.
     const Isa order_spmv[] = {Isa::avx2, Isa::avx512}, order[] = {Isa::avx512, Isa::avx2};
     for (Isa isa : op == Op::spmv ? order_spmv : order) {
         if (!isa_available(isa)) continue;

@@ -12,6 +12,7 @@ namespace {
 
 using Arch = xsimd::fma3<xsimd::avx2>;
 using HalfArch = xsimd::sse4_2;
+using QuarterArch = xsimd::sse4_2;  // no narrower vectors: the same as HalfArch
 
 // 8 column indices widened to int32 for a gather.
 inline xsimd::batch<int32_t, Arch> load_indices(const int32_t* p) {

@@ -1,4 +1,4 @@
-// The sparse kernels for AVX-512 (16 float lanes; 8-lane AVX2 vectors for the last columns). This
+// The sparse kernels for AVX-512 (16 float lanes; 8- and 4-lane vectors for the last columns). This
 // file alone is compiled with -mavx512f -mavx512bw -mavx512dq -mavx512vl (see meson.build); it runs
 // only after isa_available(Isa::avx512) said yes.
 #include "sparse/kernels_isa.hpp"
@@ -12,6 +12,7 @@ namespace {
 
 using Arch = xsimd::avx512bw;
 using HalfArch = xsimd::fma3<xsimd::avx2>;
+using QuarterArch = xsimd::sse4_2;
 
 // 16 column indices widened to int32 for a gather.
 inline xsimd::batch<int32_t, Arch> load_indices(const int32_t* p) { return _mm512_loadu_si512(p); }

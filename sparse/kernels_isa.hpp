@@ -19,7 +19,8 @@ using SpmmFn = void (*)(const Operands& p, int64_t m0, int64_t m1, int64_t n0, i
 
 struct Table {
     int64_t lanes;           // floats per vector register
-    RangeFn spmv[2];         // [index width]
+    RangeFn spmv[2];         // [index width]: gathers
+    RangeFn spmv_chains[2];  // [index width]: scalar, four sums per row
     // [index width][tile: 4, 2 or 1 registers per row, column slices where they pay; or 4 registers,
     // every row in one pass]
     SpmmFn spmm[2][4];

@@ -71,22 +71,22 @@ nn::Tensor SparseConv2d::dense_weight() const {
 namespace {
 
 // The executor compile() installs into an nn::Linear: the CSR product on a snapshot of the weight,
-// the same snapshot dense for inputs of fewer than kSmallBatchRows rows when it keeps one, or the
+// the same snapshot dense for inputs of fewer than dense_rows rows when it keeps one, or the
 // owner's dense product whenever autograd would record the call.
 class CompiledLinear : public nn::Module {
 public:
-    CompiledLinear(const nn::Linear& owner, const Csr& w, IndexChoice index, bool lockstep, bool small_batch_dense)
-        : nn::Module("CompiledLinear"), weight_(owner.weight), bias_(owner.bias) {
+    CompiledLinear(const nn::Linear& owner, const Csr& w, IndexChoice index, bool lockstep, int64_t dense_rows)
+        : nn::Module("CompiledLinear"), weight_(owner.weight), bias_(owner.bias), dense_rows_(dense_rows) {
         pattern_ = CsrPattern::of(w, use_compact(index, w.cols));
         values_ = w.values.detach().clone();
         const kernels::CsrRef r = pattern_->ref(values_.data());
         if (lockstep && kernels::lockstep_variant(r.index) && kernels::lockstep_pays(r))
             plan_ = std::make_unique<kernels::LockstepPlan>(kernels::build_lockstep(r));
-        if (small_batch_dense) dense_ = to_dense(w);
+        if (dense_rows_ > 0) dense_ = to_dense(w);
     }
     nn::Tensor forward(const nn::Tensor& x) override {
         if (nn::any_requires_grad({&x, &weight_, &bias_})) return nn::linear(x, weight_, bias_);
-        if (dense_.defined() && x.ndim() > 0 && x.numel() < kSmallBatchRows * x.size(-1))
+        if (dense_.defined() && x.ndim() > 0 && x.numel() < dense_rows_ * x.size(-1))
             return nn::linear(x, dense_, bias_);
         return linear(x, pattern_, values_, bias_, plan_.get());
     }
@@ -99,6 +99,7 @@ private:
     nn::Tensor values_;
     std::unique_ptr<kernels::LockstepPlan> plan_;  // null: the nr kernels
     nn::Tensor dense_;                             // the snapshot dense [out, in], or undefined
+    int64_t dense_rows_;                           // inputs of fewer rows run dense_ (0: no copy)
 };
 
 // The executor compile() installs into an nn::Conv2d (Conv2d calls it only in inference).
@@ -150,10 +151,14 @@ bool convert_linear(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
         return true;
     }
     nn::NoGradGuard ng;
-    auto executor = std::make_shared<CompiledLinear>(lin, from_dense(lin.weight.detach(), mask), o.index, o.lockstep,
-                                                     d.density > o.small_batch_density);
+    const int64_t dense_rows = d.density > kFewRowsDensityScale * o.small_batch_density ? kSmallBatchRows
+                               : d.density > o.small_batch_density                        ? kFewRows
+                                                                                          : 0;
+    auto executor =
+        std::make_shared<CompiledLinear>(lin, from_dense(lin.weight.detach(), mask), o.index, o.lockstep, dense_rows);
     d.plan_bytes = executor->plan_bytes();
     d.dense_copy_bytes = executor->dense_copy_bytes();
+    d.dense_copy_rows = dense_rows;
     lin.executor = executor;
     d.sparse = true;
     d.reason = nn::str_cat("density ", d.density, " <= ", o.max_density);

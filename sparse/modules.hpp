@@ -75,21 +75,27 @@ constexpr double kCrossoverDensity = 0.4;
 constexpr double kConvCrossoverDensity = 0.2;
 
 // Inputs of fewer than kSmallBatchRows rows (a batch of vectors, or batch x tokens) run a sparse
-// Linear well only at high sparsity: one row runs SpMV, which gathers x at every entry, and 2 to 7
-// rows run a whole vector tile of the nr kernels, while the dense product streams W once at full
-// width (sgemv, or nn's few-row kernel). Measured end to end on lenet300 pruned by magnitude
-// (secateurs bench --small-batch-density 1, every layer sparse, Zen 5, one thread), batch 1 / 2 /
-// 4 / 7 against dense: 0.48x / 0.46x / 0.55x / 0.79x at 80 % sparsity, 0.98x / 0.87x / 0.98x / 1.40x
-// at 90 %, 1.75x / 1.22x / 1.37x / 1.89x at 95 %. A compiled Linear denser than kSmallBatchDensity
-// therefore keeps a dense copy of its masked weight and runs that for such inputs.
+// Linear well only at high sparsity: one row runs SpMV (a scalar multiply-add per entry), 2 to 7 rows
+// a 4-, 8- or 16-lane tile over a padded copy of x, while the dense product streams W once at full
+// width (sgemv, or nn's few-row kernel). Measured in bench --suite sparse (Zen 5, one thread, 300x784,
+// 1024x1024 and 4096x1024), sparse beats dense from about 87 % sparsity at 1 to 4 rows and from about
+// 81 % at 5 to 7 rows; end to end on lenet300 pruned by magnitude (secateurs bench
+// --small-batch-density 1, every layer sparse), batch 1 / 2 / 4 / 7 against dense: 0.71x / 0.60x /
+// 0.76x / 1.17x at 80 %, 0.94x / 0.78x / 0.87x / 1.42x at 85 %, 1.35x / 1.27x / 1.40x / 1.99x at 90 %.
+// A compiled Linear denser than kSmallBatchDensity therefore keeps a dense copy of its masked weight
+// and runs it for inputs of fewer than kFewRows rows, and for kFewRows to kSmallBatchRows - 1 rows
+// when it is also denser than kFewRowsDensityScale times that.
 constexpr int64_t kSmallBatchRows = 8;
-constexpr double kSmallBatchDensity = 0.1;
+constexpr int64_t kFewRows = 5;
+constexpr double kSmallBatchDensity = 0.13;
+constexpr double kFewRowsDensityScale = 1.5;
 
 struct CompileOptions {
     double max_density = kCrossoverDensity;            // Linear layers
     double max_conv_density = kConvCrossoverDensity;  // Conv2d layers
     // Sparse Linear layers denser than this keep a dense copy of their masked weight for inputs of
-    // fewer than kSmallBatchRows rows (LayerDecision::dense_copy_bytes); 1 or more: no copies.
+    // fewer than kFewRows rows, and use it up to kSmallBatchRows - 1 rows when denser than
+    // kFewRowsDensityScale times this (LayerDecision::dense_copy_bytes); 1 or more: no copies.
     double small_batch_density = kSmallBatchDensity;
     // Masks by parameter name ("fc1.weight"); a layer without one uses its weight's non-zeros.
     std::map<std::string, nn::Tensor> masks;
@@ -109,6 +115,7 @@ struct LayerDecision {
     std::string reason;
     int64_t plan_bytes = 0;        // the lockstep plan the executor keeps beside its CSR (0: none)
     int64_t dense_copy_bytes = 0;  // its dense copy for inputs of few rows (0: none; see kSmallBatchRows)
+    int64_t dense_copy_rows = 0;   // inputs of fewer rows than this run the copy (kFewRows or kSmallBatchRows)
 };
 
 // Installs CSR executors into the model's layers (replacing earlier ones) and reports each decision.

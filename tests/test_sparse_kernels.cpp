@@ -463,6 +463,27 @@ TEST_CASE("sparse kernels: wide batches (packed column panels) match the referen
     REQUIRE(n_checked >= 36);
 }
 
+TEST_CASE("sparse kernels: narrow batches (2 to 8 columns, and the last columns of wide ones) match the reference",
+          "[sparse]") {
+    // Widths of 4 and 8 lanes or less run through narrow tiles: 2-8 columns alone; 12 = 8 + 4 and
+    // 20 = 16 + 4 feature-major; 68 and 70 after a full 64-column tile (the lockstep one included).
+    int threads = GENERATE(1, 2);
+    nn::set_num_threads(threads);
+    int n_checked = 0;
+    uint64_t seed = 900;
+    for (double s : {0.5, 0.9})
+        for (int64_t N : {2, 4, 5, 6, 8, 12, 20, 68, 70}) {
+            sparse::Csr W = sparse::from_dense(random_sparse(129, 600, s, seed++));
+            Case c{129, 600, N, s, false};
+            check_variants(sk::Op::spmm, W, c, N % 2 == 0, true, seed * 3, n_checked);
+            check_variants(sk::Op::spmm, sparse::to_csr16(W), c, N % 2 == 1, N % 3 != 0, seed * 3 + 1, n_checked);
+            check_variants(sk::Op::spmm, W, c, N % 2 == 1, true, seed * 3 + 2, n_checked, true);
+            check_variants(sk::Op::spmm, sparse::to_csr16(W), c, N % 2 == 0, false, seed * 3 + 2, n_checked, true);
+        }
+    nn::set_num_threads(1);
+    REQUIRE(n_checked >= 2 * 9 * 4 * 4);
+}
+
 TEST_CASE("sparse kernels: an all-zero matrix gives exactly the bias (or leaves the output)", "[sparse]") {
     sparse::Csr W = sparse::from_dense(Tensor::zeros({33, 17}));
     std::vector<float> x = random_vector(17 * 16, 1), bias = random_vector(33, 2);

@@ -215,7 +215,7 @@ TEST_CASE("compile: lockstep plans for wide layers, the same outputs as without,
     sparse::uncompile(*model);
 }
 
-TEST_CASE("compile: fewer than 8 rows run a masked dense copy above density 0.1, the CSR below", "[sparse]") {
+TEST_CASE("compile: few rows run a masked dense copy above the small-batch density, the CSR below", "[sparse]") {
     // Two lenet300s from one seed: `masked_model` holds the masked weights, `model` the unmasked ones
     // with the masks passed to compile(), so that its copies must be masked to agree.
     auto model = nn::make_model("lenet300", 5), masked_model = nn::make_model("lenet300", 5);
@@ -251,12 +251,40 @@ TEST_CASE("compile: fewer than 8 rows run a masked dense copy above density 0.1,
     std::vector<float> want = forward(*masked_model, x3), got = forward(*model, x3);
     REQUIRE(got != want);
     require_close_rel(Tensor::from_vector(got, {3, 10}), Tensor::from_vector(want, {3, 10}), "CSR, batch 3");
-    // A layer at density 0.1 or below keeps no copy.
+    // A layer at kSmallBatchDensity or below keeps no copy; one between that and
+    // kFewRowsDensityScale times it runs its copy below kFewRows rows only.
     opt.small_batch_density = sparse::kSmallBatchDensity;
     opt.masks["fc1.weight"] = random_mask(model->parameter("fc1.weight").shape(), 0.05, 4);
+    const double between = sparse::kSmallBatchDensity * (1 + sparse::kFewRowsDensityScale) / 2;
+    opt.masks["fc2.weight"] = random_mask(model->parameter("fc2.weight").shape(), between, 5);
     decisions = sparse::compile(*model, opt);
     REQUIRE(decisions[0].dense_copy_bytes == 0);
+    REQUIRE(decisions[0].dense_copy_rows == 0);
     REQUIRE(decisions[1].dense_copy_bytes > 0);
+    REQUIRE(decisions[1].dense_copy_rows == sparse::kFewRows);
+    REQUIRE(decisions[2].dense_copy_rows == sparse::kSmallBatchRows);
+    // fc2 alone sparse: its copy's product equals the masked dense one bit for bit, the CSR's is close.
+    for (const char* name : {"fc1.weight", "fc3.weight"}) opt.masks.erase(name);
+    opt.max_density = between * 1.01;
+    decisions = sparse::compile(*model, opt);
+    REQUIRE((!decisions[0].sparse && decisions[1].sparse && !decisions[2].sparse));
+    for (const char* name : {"fc1.weight", "fc3.weight"}) {  // the dense layers as masked_model's
+        nn::NoGradGuard ng;
+        model->parameter(name).copy_(masked_model->parameter(name));
+    }
+    {
+        nn::NoGradGuard ng;
+        Tensor w = masked_model->parameter("fc2.weight");
+        w.copy_(masked(model->parameter("fc2.weight"), opt.masks["fc2.weight"]));
+    }
+    for (int64_t batch : {sparse::kFewRows - 1, sparse::kFewRows}) {
+        Tensor x = testing::randn({batch, 1, 28, 28}, uint64_t(batch + 20));
+        INFO("batch " << batch);
+        std::vector<float> want = forward(*masked_model, x), got = forward(*model, x);
+        if (batch < sparse::kFewRows) REQUIRE(got == want);
+        else REQUIRE(got != want);
+        require_close_rel(Tensor::from_vector(got, {batch, 10}), Tensor::from_vector(want, {batch, 10}), "fc2");
+    }
     sparse::uncompile(*model);
 }
 
