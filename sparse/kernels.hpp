@@ -52,8 +52,10 @@ CsrRef ref(const Csr16& m);
 // loop exit per four row segments instead of one per segment, sixteen independent multiply-add chains.
 // An entry's column is stored as one byte, its offset within the slice (slices are at most 256 columns
 // wide), so the four entries of a step come with one 32-bit load: an entry costs four loads of X, a
-// broadcast and a quarter of an index load, where int32 columns cost a whole one. The loop is bound by
-// loads (two per cycle on Zen 5), and byte offsets made it 3-15 % faster at 90-95 % sparsity.
+// quarter of an index load (int32 columns cost a whole one) and its value, which AVX-512 takes from
+// one 4-value load per step and a shuffle per entry instead of a broadcast load each. The loop is
+// bound by loads (two per cycle on Zen 5): byte offsets made it 3-15 % faster at 90-95 % sparsity,
+// values by shuffle 3-6 % at 1024x1024, N = 64 and 256.
 // Built once (build_lockstep) from a CSR matrix, whose values it copies: a snapshot, as compile()
 // takes. Measured on Zen 5 (bench --suite sparse, N = 64 and 256) it beats the row loop by 10-60 % from
 // 50 % to 90 % sparsity where W has 512 columns or more (several slices), by 5-15 % at 95 %, and loses

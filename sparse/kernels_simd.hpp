@@ -392,7 +392,8 @@ constexpr int64_t kLockTile = kLockQ * L;  // batch columns of one lockstep tile
 // Every chunk of block b, slice after slice, over one tile of kLockQ vectors of batch columns: X is the
 // tile's panel (row k at X + k * ldx), dst the block's first row (row i at dst + i * ldd), already
 // holding each row's start (bias, and what it adds to); padding rows of a chunk go to `spare`.
-inline void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, int64_t ldx, float* dst, int64_t ldd,
+template <class B>
+void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, int64_t ldx, float* dst, int64_t ldd,
                            float* spare) {
     constexpr int Q = kLockQ;
     const int64_t n_slices = lp.slices();
@@ -407,16 +408,20 @@ inline void lockstep_block(const LockstepPlan& lp, int64_t b, const float* X, in
                 const uint8_t row = lp.chunk_rows[size_t(c) * 4 + size_t(r)];
                 y[r] = row == kLockstepNoRow ? spare : dst + int64_t(row) * ldd;
             }
-            V acc[4][Q];
+            B acc[4][Q];
             for (int r = 0; r < 4; r++)
-                for (int q = 0; q < Q; q++) acc[r][q] = V::load_unaligned(y[r] + q * L);
+                for (int q = 0; q < Q; q++) acc[r][q] = B::load_unaligned(y[r] + q * L);
             for (int32_t e = lp.chunk_entries[size_t(c)]; e < lp.chunk_entries[size_t(c) + 1]; e += 4) {
                 uint32_t four;  // the step's four offsets in one load, entry r in byte r (x86: little-endian)
                 std::memcpy(&four, offset + e, sizeof four);
+                [[maybe_unused]] __m512 vals;
+                if constexpr (B::size == 16) vals = _mm512_castps128_ps512(_mm_loadu_ps(val + e));
                 for (int r = 0; r < 4; r++) {
-                    V v(val[e + r]);
+                    B v;
+                    if constexpr (B::size == 16) v = _mm512_permutexvar_ps(_mm512_set1_epi32(r), vals);
+                    else v = B(val[e + r]);
                     const float* x = Xs + int64_t((four >> (8 * r)) & 0xFF) * ldx;
-                    for (int q = 0; q < Q; q++) acc[r][q] = xsimd::fma(v, V::load_unaligned(x + q * L), acc[r][q]);
+                    for (int q = 0; q < Q; q++) acc[r][q] = xsimd::fma(v, B::load_unaligned(x + q * L), acc[r][q]);
                 }
             }
             for (int r = 3; r >= 0; r--)
@@ -470,7 +475,7 @@ void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
                 const int64_t mb = b * kLockstepBlockRows, me = std::min(m1, mb + kLockstepBlockRows);
                 float* dst = p.out + mb * p.ldo + n;
                 start(dst, p.ldo, mb, me, p.accumulate);
-                lockstep_block(lp, b, X, ldx, dst, p.ldo, spare);
+                lockstep_block<V>(lp, b, X, ldx, dst, p.ldo, spare);
             }
         }
         if (n < n1) spmm_feature_major<Index, 2, true>(p, m0, m1, n, n1, rest);
@@ -499,7 +504,7 @@ void spmm_lockstep_range(const Operands& p, int64_t m0, int64_t m1, int64_t n0, 
         for (int64_t b = b0; b < b1; b++) {
             const int64_t mb = b * kLockstepBlockRows, me = std::min(m1, mb + kLockstepBlockRows);
             start(block, PW, mb, me, false);
-            lockstep_block(lp, b, panel, PW, block, PW, spare);
+            lockstep_block<V>(lp, b, panel, PW, block, PW, spare);
             transpose_add(p.out + n * p.ldo + mb, p.ldo, block, PW, me - mb, width, p.accumulate);
         }
     }
