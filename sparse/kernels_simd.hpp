@@ -95,35 +95,41 @@ inline void transpose_add(float* dst, int64_t ldd, const float* src, int64_t lds
 // ---- spmm: Y (=|+=) bias + W X ----------------------------------------------------------------------
 // The multiply-adds of one row of W over `R` vectors of batch columns, added into acc: entries from j
 // up to e, or (Bounded) up to the first one whose column is >= kend. X points at the tile's first
-// column in a [K, *] layout with row stride ldx. Entries are taken kChains at a time, each into its own
-// accumulator set: the multiply-adds of one set form a dependency chain, and a one-register tile
-// needs four chains to keep the FMA units busy (two leave it bound by their latency; wider tiles have
-// R independent registers per set already). Returns the first entry not taken.
+// column in a [K, *] layout with row stride ldx. Entries go round-robin into independent accumulator
+// sets, since the multiply-adds of one set form a dependency chain: two sets with R >= 2 registers,
+// four with one register (two left such a tile bound by the multiply-add latency: nr16 at 1024x1024,
+// 90 %, N = 64 went 3.89x -> 5.02x of dense). Returns the first entry not taken.
 template <bool Bounded, class B, int R, class Index>
 inline int32_t spmm_entries(B (&acc)[R], int32_t j, const int32_t e, const int64_t kend, const Index* ci,
                             const float* val, const float* X, int64_t ldx) {
     constexpr int64_t W = int64_t(B::size);
-    constexpr int kChains = R == 1 ? 4 : 2;
-    B more[kChains - 1][R];
-    for (int c = 0; c < kChains - 1; c++)
-        for (int r = 0; r < R; r++) more[c][r] = B(0.0f);
     auto before_end = [&](int32_t i) { return !Bounded || int64_t(ci[i]) < kend; };
-    // Columns are sorted: when the step's last entry lies before kend, all of them do.
-    for (; j + kChains <= e && before_end(j + kChains - 1); j += kChains) {
-        for (int c = 0; c < kChains; c++) {
-            B v(val[j + c]);
-            const float* x = X + int64_t(ci[j + c]) * ldx;
-            B(&a)[R] = c == 0 ? acc : more[c - 1];
-            for (int r = 0; r < R; r++) a[r] = madd(v, B::load_unaligned(x + r * W), a[r]);
+    auto add_entry = [&](B (&a)[R], int32_t i) {
+        B v(val[i]);
+        const float* x = X + int64_t(ci[i]) * ldx;
+        for (int r = 0; r < R; r++) a[r] = madd(v, B::load_unaligned(x + r * W), a[r]);
+    };
+    // Columns are sorted: when a step's last entry lies before kend, all of them do.
+    if constexpr (R == 1) {
+        B acc1[1] = {B(0.0f)}, acc2[1] = {B(0.0f)}, acc3[1] = {B(0.0f)};
+        for (; j + 4 <= e && before_end(j + 3); j += 4) {
+            add_entry(acc, j);
+            add_entry(acc1, j + 1);
+            add_entry(acc2, j + 2);
+            add_entry(acc3, j + 3);
         }
+        for (; j < e && before_end(j); j++) add_entry(acc, j);
+        acc[0] = acc[0] + acc1[0] + (acc2[0] + acc3[0]);
+    } else {
+        B acc1[R];
+        for (int r = 0; r < R; r++) acc1[r] = B(0.0f);
+        for (; j + 2 <= e && before_end(j + 1); j += 2) {
+            add_entry(acc, j);
+            add_entry(acc1, j + 1);
+        }
+        if (j < e && before_end(j)) add_entry(acc, j++);
+        for (int r = 0; r < R; r++) acc[r] = acc[r] + acc1[r];
     }
-    for (; j < e && before_end(j); j++) {
-        B v(val[j]);
-        const float* x = X + int64_t(ci[j]) * ldx;
-        for (int r = 0; r < R; r++) acc[r] = madd(v, B::load_unaligned(x + r * W), acc[r]);
-    }
-    for (int c = 0; c < kChains - 1; c++)
-        for (int r = 0; r < R; r++) acc[r] = acc[r] + more[c][r];
     return j;
 }
 
