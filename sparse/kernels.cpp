@@ -169,7 +169,10 @@ LockstepPlan build_lockstep_of(const CsrRef& w, int64_t slice) {
 // ---- thread split ---------------------------------------------------------------------------------
 
 // Below this many multiply-adds a product stays on the calling thread (waking a worker costs more).
-constexpr int64_t kMinParallelWork = 1 << 15;
+// Two threads pay from a few microseconds of work: lenet300 at 90 %, batch 1 (fc1's 23.5 k entries
+// through chains4, ~7 us) ran 0.78-0.86x of dense on two threads with 32 k here, 1.18-1.19x with 8 k
+// (bench --suite sparse --sparse-kernels false --e2e-models lenet300 --threads 2; 4 k: no better).
+constexpr int64_t kMinParallelWork = 1 << 13;
 // A row costs about this many entries' worth of work besides its entries (loading and storing its
 // outputs), so that rows of a matrix with few entries still spread over the threads.
 constexpr int64_t kRowCost = 2;
