@@ -31,9 +31,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // y (B,OUT) = x (B,IN) * w^T (IN,OUT) + b (OUT); b may be null. One row goes to sgemv; 2 to
-// kSkinnyRows - 1 rows, in products of more than kSkinnyMinMultiplyAdds, to our own kernel, which
-// reads w once for all of them (OpenBLAS's sgemm packs w first); the rest to gemm.
+// kFewRowsMax rows, in products of more than kSkinnyMinMultiplyAdds, to our own kernel, which reads
+// w once per pass of up to kSkinnyRows - 1 rows (OpenBLAS's sgemm packs w first); the rest to gemm.
 constexpr int64_t kSkinnyRows = 8;
+constexpr int64_t kFewRowsMax = 32;
 constexpr int64_t kSkinnyMinMultiplyAdds = 1000000;
 void linear_forward(float* y, const float* x, const float* w, const float* b, int64_t B, int64_t IN,
                     int64_t OUT);

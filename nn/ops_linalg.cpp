@@ -170,12 +170,16 @@ void skinny(float* y, const float* x, const float* w, int64_t IN, int64_t OUT) {
 
 void linear_forward(float* y, const float* x, const float* w, const float* b, int64_t B, int64_t IN,
                     int64_t OUT) {
-    // 2 to kSkinnyRows - 1 rows: OpenBLAS's sgemm packs all of w first, and B sgemv calls read w B
-    // times; skinny() reads it once. Up to a million multiply-adds OpenBLAS 0.3.21 (Cooperlake core)
-    // runs a small-matrix path without packing, which is faster there. Measured on Zen 5, one thread,
-    // sgemm against skinny(): 1024x1024 at 2 / 4 / 7 rows 358 / 368 / 484 us against 59 / 67 / 94;
-    // 300x784 at 5 rows 71.5 against 14.9 us, at 4 rows (940 k multiply-adds) 11.4 against 13.3.
-    const bool few_rows = B >= 2 && B < kSkinnyRows && B * IN * OUT > kSkinnyMinMultiplyAdds;
+    // 2 to kFewRowsMax rows: OpenBLAS's sgemm packs all of w first, and B sgemv calls read w B
+    // times; skinny() reads it once per pass of up to kSkinnyRows - 1 rows. Up to a million
+    // multiply-adds OpenBLAS 0.3.21 (Cooperlake core) runs a small-matrix path without packing, which
+    // is faster there. Measured on Zen 5, one thread, sgemm against skinny(): 1024x1024 at 2 / 4 / 7
+    // rows 358 / 368 / 484 us against 59 / 67 / 94; 300x784 at 5 rows 71.5 against 14.9 us, at 4 rows
+    // (940 k multiply-adds) 11.4 against 13.3. In passes (bench --suite sparse, its x*W^T column):
+    // 1024x1024 at 8 / 16 / 32 / 48 / 64 rows 416 / 466 / 646 / 735 / 915 us against 142 / 232 / 418
+    // / 613 / 777; 4096x1024 at 16 / 48 / 64 rows 1820 / 2994 / 3637 against 1091 / 2813 / 3731. On
+    // two threads sgemm catches up from about 48 rows (300x784: 84 against 96 us), hence 32.
+    const bool few_rows = B >= 2 && B <= kFewRowsMax && B * IN * OUT > kSkinnyMinMultiplyAdds;
     if (b || few_rows) {
         parallel_for(B, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, OUT)), [&](int64_t i0, int64_t i1) {
             for (int64_t i = i0; i < i1; i++)
@@ -183,13 +187,22 @@ void linear_forward(float* y, const float* x, const float* w, const float* b, in
         });
     }
     if (few_rows) {
-        switch (B) {
-            case 2: skinny<2>(y, x, w, IN, OUT); break;
-            case 3: skinny<3>(y, x, w, IN, OUT); break;
-            case 4: skinny<4>(y, x, w, IN, OUT); break;
-            case 5: skinny<5>(y, x, w, IN, OUT); break;
-            case 6: skinny<6>(y, x, w, IN, OUT); break;
-            default: skinny<7>(y, x, w, IN, OUT); break;
+        // Passes of equal size (2 to kSkinnyRows - 1 rows each: B >= 2, and 8 or more rows make
+        // passes of at least 4).
+        const int64_t passes = (B + kSkinnyRows - 2) / (kSkinnyRows - 1);
+        for (int64_t c = 0, r0 = 0; c < passes; c++) {
+            const int64_t r1 = B * (c + 1) / passes, n = r1 - r0;
+            float* yc = y + r0 * OUT;
+            const float* xc = x + r0 * IN;
+            switch (n) {
+                case 2: skinny<2>(yc, xc, w, IN, OUT); break;
+                case 3: skinny<3>(yc, xc, w, IN, OUT); break;
+                case 4: skinny<4>(yc, xc, w, IN, OUT); break;
+                case 5: skinny<5>(yc, xc, w, IN, OUT); break;
+                case 6: skinny<6>(yc, xc, w, IN, OUT); break;
+                default: skinny<7>(yc, xc, w, IN, OUT); break;
+            }
+            r0 = r1;
         }
         return;
     }

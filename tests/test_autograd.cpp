@@ -213,13 +213,15 @@ TEST_CASE("gemm: rows, columns and depth splits against a naive product, transpo
     }
 }
 
-TEST_CASE("linear_forward: 2 to 7 rows of a large product (the few-row kernel) against a naive product", "[autograd][threads]") {
+TEST_CASE("linear_forward: 2 to 32 rows of a large product (the few-row kernel) against a naive product", "[autograd][threads]") {
     // Widths with a scalar tail after the vectors and a last group of rows of w narrower than the
-    // kernel's, each product above kSkinnyMinMultiplyAdds; 8 rows and a small product go elsewhere
-    // and must agree as well.
+    // kernel's, each product above kSkinnyMinMultiplyAdds; 8 to 32 rows in passes of 4 to 7 (8 = 4 + 4,
+    // 15 = 5 + 5 + 5, 32 = 6 + 6 + 7 + 6 + 7); 33 rows and a small product go to gemm and must agree
+    // as well.
     struct Case { int64_t B, IN, OUT; };
     for (Case c : {Case{2, 1037, 513}, Case{3, 1031, 517}, Case{4, 785, 331}, Case{5, 1029, 203}, Case{6, 400, 421},
-                   Case{7, 1025, 151}, Case{8, 1037, 513}, Case{3, 50, 40}}) {
+                   Case{7, 1025, 151}, Case{8, 1037, 513}, Case{15, 301, 333}, Case{32, 130, 271}, Case{33, 1037, 513},
+                   Case{3, 50, 40}}) {
         INFO(c.B << " rows, " << c.IN << " -> " << c.OUT);
         REQUIRE((c.B * c.IN * c.OUT > nn::kernels::kSkinnyMinMultiplyAdds) == (c.IN > 50));
         std::vector<float> x = randn({c.B * c.IN}, 11).to_vector(), w = randn({c.OUT * c.IN}, 12).to_vector();
@@ -241,7 +243,7 @@ TEST_CASE("linear_forward: 2 to 7 rows of a large product (the few-row kernel) a
             auto one = run(1), two = run(2);
             nn::set_num_threads(1);
             testing::require_close(one, want, 1e-4f, 1e-4f, bias ? "1 thread, bias" : "1 thread");
-            if (c.B < nn::kernels::kSkinnyRows) REQUIRE(two == one);  // one sum per output, in a fixed order
+            if (c.B <= nn::kernels::kFewRowsMax) REQUIRE(two == one);  // one sum per output, in a fixed order
             else testing::require_close(two, want, 1e-4f, 1e-4f, "2 threads");
         }
     }
