@@ -324,7 +324,7 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
         }
         std::vector<Column> cols;
         cols.push_back({"dense_WX", [&] { nn::kernels::gemm(false, false, M, N, K, 1.0f, W.data(), K, X.data(), N, 0.0f, Y.data(), N); }, cfg.samples, {}});
-        // x W^T exactly as nn::Linear computes it (sgemv for one row, nn's few-row kernel for 2 to 7).
+        // x W^T exactly as nn::Linear computes it (sgemv for one row, nn's few-row kernel for 2 to 32).
         cols.push_back({"dense_xWt", [&] { nn::kernels::linear_forward(Yt.data(), Xt.data(), W.data(), nullptr, N, K, M); }, cfg.samples, {}});
         sk::Op op = N == 1 ? sk::Op::spmv : sk::Op::spmm;
         if (cfg.reference && pt.threads == 1) {
