@@ -160,7 +160,7 @@ int cmd_bench(const Argv& argv) {
     std::printf("%s: %s\n%-*s %-8s %-16s %8s  %s\n", ckpt.c_str(), spec.c_str(), width, "layer", "type", "weight",
                 "density", "runs");
     for (auto& d : decisions) {
-        sparse::TensorMemory m = sparse::tensor_memory(d.name + ".weight", d.shape, d.nnz);
+        sparse::TensorMemory m = sparse::tensor_memory(d.weight, d.shape, d.nnz);
         dense_bytes += m.dense_bytes;
         run_bytes += d.sparse ? (m.csr16_bytes >= 0 ? std::min(m.csr16_bytes, m.csr_bytes) : m.csr_bytes) : m.dense_bytes;
         plan_bytes += d.plan_bytes;

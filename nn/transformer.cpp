@@ -267,7 +267,10 @@ BertLMPredictionHead::BertLMPredictionHead(const BertConfig& c, const Tensor& ti
     bias = register_parameter("bias", Tensor::zeros({c.vocab_size}));
 }
 
-Tensor BertLMPredictionHead::forward(const Tensor& x) { return linear(transform->forward(x), decoder_weight, bias); }
+Tensor BertLMPredictionHead::forward(const Tensor& x) {
+    Tensor h = transform->forward(x);
+    return executor ? executor->forward(h) : linear(h, decoder_weight, bias);
+}
 
 BertOnlyMLMHead::BertOnlyMLMHead(const BertConfig& c, const Tensor& tied, Rng& rng) : Module("BertOnlyMLMHead") {
     predictions = register_module("predictions", std::make_shared<BertLMPredictionHead>(c, tied, rng));

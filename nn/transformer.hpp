@@ -162,6 +162,10 @@ public:
     std::shared_ptr<BertPredictionHeadTransform> transform;
     Tensor decoder_weight;  // the word embedding (not registered here: it is stored once)
     Tensor bias;
+    // Another way to compute the projection logits = h decoder_weight^T + bias from the transformed
+    // h, installed by a compiler pass (sparse::compile puts a CSR product here, as for nn::Linear);
+    // null runs the dense product.
+    std::shared_ptr<Module> executor;
 };
 
 class BertOnlyMLMHead : public Module {

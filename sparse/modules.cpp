@@ -5,6 +5,7 @@
 #include "nn/autograd.hpp"
 #include "nn/check.hpp"
 #include "nn/conv.hpp"
+#include "nn/transformer.hpp"
 
 namespace sparse {
 
@@ -70,13 +71,14 @@ nn::Tensor SparseConv2d::dense_weight() const {
 
 namespace {
 
-// The executor compile() installs into an nn::Linear: the CSR product on a snapshot of the weight,
-// the same snapshot dense for inputs of fewer than dense_rows rows when it keeps one, or the
-// owner's dense product whenever autograd would record the call.
+// The executor compile() installs into an nn::Linear (or BERT's tied decoder): the CSR product on a
+// snapshot of the weight, the same snapshot dense for inputs of fewer than dense_rows rows when it
+// keeps one, or the owner's dense product (its weight and bias) whenever autograd would record the call.
 class CompiledLinear : public nn::Module {
 public:
-    CompiledLinear(const nn::Linear& owner, const Csr& w, IndexChoice index, bool lockstep, int64_t dense_rows)
-        : nn::Module("CompiledLinear"), weight_(owner.weight), bias_(owner.bias), dense_rows_(dense_rows) {
+    CompiledLinear(const nn::Tensor& weight, const nn::Tensor& bias, const Csr& w, IndexChoice index, bool lockstep,
+                   int64_t dense_rows)
+        : nn::Module("CompiledLinear"), weight_(weight), bias_(bias), dense_rows_(dense_rows) {
         pattern_ = CsrPattern::of(w, use_compact(index, w.cols));
         values_ = w.values.detach().clone();
         const kernels::CsrRef r = pattern_->ref(values_.data());
@@ -129,76 +131,101 @@ double density_of(const nn::Tensor& t, int64_t* nnz) {
     return c.numel() ? double(n) / double(c.numel()) : 0.0;
 }
 
+// The model's parameters by identity, named as in its state dict, so that a weight a module shares
+// under another name (BERT's decoder is the word embedding) finds its mask.
+using ParamNames = std::map<const nn::TensorImpl*, std::string>;
+
+// The mask of `weight` in o.masks (by its parameter name; undefined when it has none), checked against
+// the weight's shape; fills d.weight, d.shape, d.nnz and d.density from the mask, else the weight's non-zeros.
+nn::Tensor mask_of(const nn::Tensor& weight, const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
+    auto n = names.find(weight.impl());
+    d.weight = n != names.end() ? n->second : d.name.empty() ? "weight" : d.name + ".weight";
+    auto it = o.masks.find(d.weight);
+    nn::Tensor mask = it == o.masks.end() ? nn::Tensor() : it->second;
+    ENSURE(!mask.defined() || mask.shape() == weight.shape(), "sparse::compile: mask for ", d.weight,
+           " has shape ", mask.shape(), " but the weight is ", weight.shape());
+    d.shape = weight.shape();
+    d.density = density_of(mask.defined() ? mask : weight.detach(), &d.nnz);
+    return mask;
+}
+
 // One converter per layer type compile() knows. A converter returns false for modules of other types;
 // otherwise it fills `d` (shape, density, decision, reason) and installs the executor when the layer
 // goes sparse.
-using Converter = bool (*)(nn::Module& m, const CompileOptions& o, LayerDecision& d);
+using Converter = bool (*)(nn::Module& m, const CompileOptions& o, const ParamNames& names, LayerDecision& d);
 
-bool convert_linear(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
-    auto* linp = dynamic_cast<nn::Linear*>(&m);
-    if (!linp) return false;
-    nn::Linear& lin = *linp;
-    d.type = "Linear";
-    lin.executor = nullptr;
-    auto it = o.masks.find(d.name.empty() ? "weight" : d.name + ".weight");
-    nn::Tensor mask = it == o.masks.end() ? nn::Tensor() : it->second;
-    ENSURE(!mask.defined() || mask.shape() == lin.weight.shape(), "sparse::compile: mask for ", d.name,
-           ".weight has shape ", mask.shape(), " but the weight is ", lin.weight.shape());
-    d.shape = lin.weight.shape();
-    d.density = density_of(mask.defined() ? mask : lin.weight.detach(), &d.nnz);
+// The decision for a product y = x W^T + b (d.type set): its executor, or null when it stays dense.
+std::shared_ptr<CompiledLinear> compile_linear(const nn::Tensor& weight, const nn::Tensor& bias,
+                                               const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
+    nn::Tensor mask = mask_of(weight, o, names, d);
     if (d.density > o.max_density) {
         d.reason = nn::str_cat("density ", d.density, " > ", o.max_density, ": dense is faster");
-        return true;
+        return nullptr;
     }
     nn::NoGradGuard ng;
     const int64_t dense_rows = d.density > kFewRowsDensityScale * o.small_batch_density ? kSmallBatchRows
                                : d.density > o.small_batch_density                        ? kFewRows
                                                                                           : 0;
     auto executor =
-        std::make_shared<CompiledLinear>(lin, from_dense(lin.weight.detach(), mask), o.index, o.lockstep, dense_rows);
+        std::make_shared<CompiledLinear>(weight, bias, from_dense(weight.detach(), mask), o.index, o.lockstep, dense_rows);
     d.plan_bytes = executor->plan_bytes();
     d.dense_copy_bytes = executor->dense_copy_bytes();
     d.dense_copy_rows = dense_rows;
-    lin.executor = executor;
     d.sparse = true;
     d.reason = nn::str_cat("density ", d.density, " <= ", o.max_density);
+    return executor;
+}
+
+bool convert_linear(nn::Module& m, const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
+    auto* lin = dynamic_cast<nn::Linear*>(&m);
+    if (!lin) return false;
+    d.type = "Linear";
+    lin->executor = nullptr;  // stays dense should the decision throw
+    lin->executor = compile_linear(lin->weight, lin->bias, o, names, d);
     return true;
 }
 
-bool convert_conv2d(nn::Module& m, const CompileOptions& o, LayerDecision& d) {
-    auto* convp = dynamic_cast<nn::Conv2d*>(&m);
-    if (!convp) return false;
-    nn::Conv2d& conv = *convp;
+// BERT's masked-language-model projection onto the vocabulary, whose weight is the word embedding:
+// pruning the embedding makes it as sparse. The lookup itself stays dense (it reads whole rows).
+bool convert_tied_decoder(nn::Module& m, const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
+    auto* head = dynamic_cast<nn::BertLMPredictionHead*>(&m);
+    if (!head) return false;
+    d.type = "Decoder";
+    head->executor = nullptr;  // stays dense should the decision throw
+    head->executor = compile_linear(head->decoder_weight, head->bias, o, names, d);
+    return true;
+}
+
+bool convert_conv2d(nn::Module& m, const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
+    auto* conv = dynamic_cast<nn::Conv2d*>(&m);
+    if (!conv) return false;
     d.type = "Conv2d";
-    conv.executor = nullptr;
-    auto it = o.masks.find(d.name.empty() ? "weight" : d.name + ".weight");
-    nn::Tensor mask = it == o.masks.end() ? nn::Tensor() : it->second;
-    ENSURE(!mask.defined() || mask.shape() == conv.weight.shape(), "sparse::compile: mask for ", d.name,
-           ".weight has shape ", mask.shape(), " but the weight is ", conv.weight.shape());
-    d.shape = conv.weight.shape();
-    d.density = density_of(mask.defined() ? mask : conv.weight.detach(), &d.nnz);
+    conv->executor = nullptr;
+    nn::Tensor mask = mask_of(conv->weight, o, names, d);
     if (d.density > o.max_conv_density) {
         d.reason = nn::str_cat("density ", d.density, " > ", o.max_conv_density, ": dense is faster");
         return true;
     }
     nn::NoGradGuard ng;
-    conv.executor = std::make_shared<CompiledConv2d>(conv, from_dense(conv.weight.detach(), mask), o.index);
+    conv->executor = std::make_shared<CompiledConv2d>(*conv, from_dense(conv->weight.detach(), mask), o.index);
     d.sparse = true;
     d.reason = nn::str_cat("density ", d.density, " <= ", o.max_conv_density);
     return true;
 }
 
-const Converter kConverters[] = {convert_linear, convert_conv2d};
+const Converter kConverters[] = {convert_linear, convert_tied_decoder, convert_conv2d};
 
 }  // namespace
 
 std::vector<LayerDecision> compile(nn::Module& model, const CompileOptions& options) {
     std::vector<LayerDecision> out;
+    ParamNames names;
+    for (auto& [name, t] : model.state_dict()) names.emplace(t.impl(), name);
     for (auto& [name, m] : model.named_modules())
         for (Converter convert : kConverters) {
             LayerDecision d;
             d.name = name;
-            if (convert(*m, options, d)) {
+            if (convert(*m, options, names, d)) {
                 out.push_back(d);
                 break;
             }
@@ -209,6 +236,7 @@ std::vector<LayerDecision> compile(nn::Module& model, const CompileOptions& opti
 void uncompile(nn::Module& model) {
     for (auto& [name, m] : model.named_modules())
         if (auto* lin = dynamic_cast<nn::Linear*>(m)) lin->executor = nullptr;
+        else if (auto* head = dynamic_cast<nn::BertLMPredictionHead*>(m)) head->executor = nullptr;
         else if (auto* conv = dynamic_cast<nn::Conv2d*>(m)) conv->executor = nullptr;
 }
 

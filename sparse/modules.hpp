@@ -2,9 +2,10 @@
 //  - SparseLinear: a Linear whose weight is a CSR pattern plus a trainable values tensor; use it to
 //    build or train sparse models directly.
 //  - SparseConv2d: the same for a convolution (SpMM per image, on the padded image or its im2col).
-//  - compile(model): gives each nn::Linear and nn::Conv2d whose density is at or below its measured
-//    crossover a CSR executor (Linear::executor, Conv2d::executor) for inference; the dense parameters
-//    stay the model's state.
+//  - compile(model): gives each nn::Linear and nn::Conv2d, and BERT's decoder tied to the word
+//    embedding, whose density is at or below its measured crossover a CSR executor (Linear::executor,
+//    Conv2d::executor, BertLMPredictionHead::executor) for inference; the dense parameters stay the
+//    model's state.
 //  - memory accounting: dense, CSR and CSR16 bytes per tensor and per model.
 #pragma once
 
@@ -106,8 +107,9 @@ struct CompileOptions {
 };
 
 struct LayerDecision {
-    std::string name;  // module path, e.g. "fc1"
-    std::string type;  // "Linear" or "Conv2d"
+    std::string name;    // module path, e.g. "fc1"
+    std::string type;    // "Linear", "Conv2d", or "Decoder" (BERT's projection onto the vocabulary)
+    std::string weight;  // the weight's parameter name: "fc1.weight"; the decoder's is the word embedding
     nn::Shape shape;   // weight shape
     int64_t nnz = 0;
     double density = 1.0;

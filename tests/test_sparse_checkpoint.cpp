@@ -296,17 +296,18 @@ TEST_CASE("secateurs bench: decisions, memory, agreeing outputs and a timing row
 TEST_CASE("secateurs bench: BERT checkpoints, timed on random word sequences", "[sparse][cli][bert]") {
     std::string file = "test-bench-bert.safetensors", log;
     const std::pair<std::string, std::string> cases[] = {
-        {"bert-mlm:vocab=60,hidden=32,layers=1,heads=2,ffn=64,seq=16", "6 of 7 layers sparse"},
+        {"bert-mlm:vocab=60,hidden=32,layers=1,heads=2,ffn=64,seq=16", "7 of 8 layers sparse"},
         {"bert-cls:vocab=60,hidden=32,layers=1,heads=2,ffn=64,seq=16,classes=3", "6 of 8 layers sparse"}};
     for (const auto& [arch, sparse_layers] : cases) {
         INFO(arch);
-        // The encoder's six matrices at density 0.1 (masks stored beside them); the rest stays dense.
+        // The encoder's six matrices and the word embedding at density 0.1 (masks stored beside them);
+        // the rest stays dense.
         auto model = nn::make_model(arch, 5);
         st::File f;
         f.metadata["arch"] = arch;
         uint64_t seed = 1;
         for (auto& [name, t] : model->state_dict()) {
-            if (t.ndim() == 2 && name.find(".encoder.") != std::string::npos) {
+            if (t.ndim() == 2 && (name.find(".encoder.") != std::string::npos || name.find("word_emb") != std::string::npos)) {
                 Tensor m = random_mask(t.shape(), 0.1, seed++);
                 f.put(name, nn::mul(t.detach(), m));
                 f.put(name + "_mask", m);
@@ -319,9 +320,17 @@ TEST_CASE("secateurs bench: BERT checkpoints, timed on random word sequences", "
         REQUIRE(testing::run_secateurs({"bench", "--ckpt", file, "--batch-sizes", "1,4", "--seq-len", "8", "--rounds",
                                         "1", "--round-seconds", "0.001"}, text) == 0);
         INFO(text);
-        // The six encoder matrices run sparse; the MLM head's transform (dense) does not, the
-        // classification model's pooler and classifier neither.
+        // The six encoder matrices run sparse, and the MLM model's decoder tied to the pruned word
+        // embedding; the MLM head's transform (dense) does not, the classification model's pooler and
+        // classifier neither.
         REQUIRE(text.find(sparse_layers) != std::string::npos);
+        if (arch.rfind("bert-mlm", 0) == 0) {
+            const size_t at = text.find("\ncls.predictions ");
+            REQUIRE(at != std::string::npos);
+            const std::string line = text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+            REQUIRE(line.find(" Decoder  [60, 32] ") != std::string::npos);
+            REQUIRE(line.find(" sparse (") != std::string::npos);
+        }
         REQUIRE(text.find("\nbert.encoder.layer.0.intermediate.dense ") != std::string::npos);
         size_t at = text.find("outputs (8 random sequences of 8 tokens): compiled and masked dense differ by <= ");
         REQUIRE(at != std::string::npos);

@@ -7,6 +7,7 @@
 #include "nn/models.hpp"
 #include "nn/optim.hpp"
 #include "nn/threads.hpp"
+#include "nn/transformer.hpp"
 #include "sparse/modules.hpp"
 
 using nn::Tensor;
@@ -169,6 +170,73 @@ TEST_CASE("compile: sparse layers where density is low, equal outputs, dense fal
     REQUIRE_THROWS_WITH(sparse::compile(*model, bad), Catch::Contains("fc2.weight"));
     sparse::uncompile(*model);
     REQUIRE(fc1->executor == nullptr);
+}
+
+TEST_CASE("compile: BERT's decoder tied to a pruned word embedding runs sparse, equal logits", "[sparse][bert]") {
+    auto model = nn::make_model("bert-mlm:vocab=700,hidden=32,layers=1,heads=2,ffn=64,seq=16", 4);
+    auto* mlm = dynamic_cast<nn::BertForMaskedLM*>(model.get());
+    REQUIRE(mlm != nullptr);
+    model->eval();
+    const std::string emb = "bert.embeddings.word_embeddings.weight";
+    sparse::CompileOptions opt;
+    opt.masks[emb] = random_mask(model->parameter(emb).shape(), 0.1, 7);
+    {
+        nn::NoGradGuard ng;
+        model->parameter(emb).copy_(masked(model->parameter(emb), opt.masks[emb]));
+    }
+    std::vector<int64_t> ids_v(3 * 16), pos_v;
+    for (size_t i = 0; i < ids_v.size(); i++) ids_v[i] = int64_t((i * 37 + 5) % 700);
+    for (int64_t p = 0; p < 3 * 16; p += 2) pos_v.push_back(p);  // 24 predicted positions
+    nn::IntTensor ids = nn::IntTensor::from_vector(ids_v, {3, 16});
+    nn::IntTensor pos = nn::IntTensor::from_vector(pos_v, {int64_t(pos_v.size())});
+    Tensor want, want_head, h = testing::randn({24, 32}, 3);
+    {
+        nn::NoGradGuard ng;
+        want = mlm->forward_positions(ids, pos);
+        want_head = mlm->cls->predictions->forward(h);
+    }
+    auto decisions = sparse::compile(*model, opt);
+    const sparse::LayerDecision* dec = nullptr;
+    for (auto& d : decisions)
+        if (d.type == "Decoder") dec = &d;
+    REQUIRE(dec != nullptr);
+    REQUIRE(dec->name == "cls.predictions");
+    REQUIRE(dec->weight == emb);  // found under the embedding's name, so its mask applied
+    REQUIRE(dec->sparse);
+    REQUIRE(dec->shape == nn::Shape{700, 32});
+    REQUIRE(dec->nnz < 700 * 32 / 5);
+    REQUIRE(mlm->cls->predictions->executor != nullptr);
+    for (int threads : {1, 2}) {
+        nn::set_num_threads(threads);
+        nn::NoGradGuard ng;
+        Tensor got = mlm->forward_positions(ids, pos);
+        require_close_rel(got, want, "compiled decoder, threads " + std::to_string(threads));
+    }
+    nn::set_num_threads(1);
+    {
+        // The head alone on fixed inputs gives the dense logits, and still does after the embedding is
+        // doubled: it runs the executor's snapshot, not the dense product.
+        nn::NoGradGuard ng;
+        auto& head = *mlm->cls->predictions;
+        Tensor w = model->parameter(emb), saved = w.clone();
+        require_close_rel(head.forward(h), want_head, "the compiled head");
+        w.copy_(nn::mul(saved, Tensor::full(w.shape(), 2.0f)));
+        require_close_rel(head.forward(h), want_head, "the snapshot, not the changed embedding");
+        w.copy_(saved);
+    }
+    // Denser than the crossover: the decoder stays dense.
+    sparse::CompileOptions dense_opt;
+    dense_opt.masks[emb] = Tensor::ones(model->parameter(emb).shape());
+    for (auto& d : sparse::compile(*model, dense_opt))
+        if (d.type == "Decoder") REQUIRE_FALSE(d.sparse);
+    REQUIRE(mlm->cls->predictions->executor == nullptr);
+    // A wrong-shaped mask under the embedding's name is an error naming it.
+    sparse::CompileOptions bad;
+    bad.masks[emb] = Tensor::ones({3, 3});
+    REQUIRE_THROWS_WITH(sparse::compile(*model, bad), Catch::Contains(emb));
+    sparse::compile(*model, opt);
+    sparse::uncompile(*model);
+    REQUIRE(mlm->cls->predictions->executor == nullptr);
 }
 
 TEST_CASE("compile: lockstep plans for wide layers, the same outputs as without, their bytes reported", "[sparse]") {
