@@ -5,7 +5,9 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,23 @@
 #include "nn/tensor.hpp"
 
 namespace testing {
+
+// Files or directories a test writes in the working directory, removed when the guard is built
+// (leftovers of an interrupted run) and when it goes out of scope, also when a REQUIRE fails.
+class RemoveOnExit {
+public:
+    RemoveOnExit(std::initializer_list<std::string> paths) : paths_(paths) { remove(); }
+    ~RemoveOnExit() { remove(); }
+    RemoveOnExit(const RemoveOnExit&) = delete;
+    RemoveOnExit& operator=(const RemoveOnExit&) = delete;
+
+private:
+    void remove() const {
+        std::error_code ec;
+        for (const auto& p : paths_) std::filesystem::remove_all(p, ec);
+    }
+    std::vector<std::string> paths_;
+};
 
 inline nn::Tensor randn(const nn::Shape& s, uint64_t seed, float scale = 1.0f) {
     nn::Rng rng(seed);
@@ -30,8 +49,6 @@ inline nn::Tensor uniform(const nn::Shape& s, uint64_t seed, float lo, float hi)
     return t;
 }
 
-// Bit-for-bit equality of two float vectors, reporting the first differing element (not the whole
-// vectors: they can hold a model's worth of weights).
 // A 0/1 mask: each entry 1 with probability `density`.
 inline nn::Tensor random_mask(const nn::Shape& s, double density, uint64_t seed) {
     nn::Rng rng(seed);
@@ -46,6 +63,8 @@ inline nn::Tensor masked(const nn::Tensor& w, const nn::Tensor& mask) {
     return nn::mul(w, mask).contiguous();
 }
 
+// Bit-for-bit equality of two float vectors, reporting the first differing element (not the whole
+// vectors: they can hold a model's worth of weights).
 inline void require_equal(const std::vector<float>& a, const std::vector<float>& b, const std::string& what = "") {
     REQUIRE(a.size() == b.size());
     size_t i = 0;

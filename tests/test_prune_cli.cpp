@@ -34,6 +34,8 @@ data::ImageDataset synthetic(int64_t n, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("secateurs prune: round trip on a file", "[prune][cli]") {
+    testing::RemoveOnExit cleanup{"test-cli-in.safetensors",   "test-cli-out.safetensors", "test-cli-out2.safetensors",
+                                  "test-cli-out3.safetensors", "test-cli-summary.csv",     "test-cli.recipe"};
     nn::st::File f;
     f.metadata["arch"] = "custom";
     f.metadata["origin"] = "test";
@@ -81,12 +83,11 @@ TEST_CASE("secateurs prune: round trip on a file", "[prune][cli]") {
     auto gm = prune::global_unstructured({w1, w2}, prune::Amount::fraction(0.25));
     testing::require_equal(r.tensor("enc.weight_mask").to_vector(), gm[0].to_vector(), "recipe global");
     testing::require_equal(r.tensor("head.weight_mask").to_vector(), gm[1].to_vector(), "recipe global");
-    for (const char* p : {"test-cli-in.safetensors", "test-cli-out.safetensors", "test-cli-out2.safetensors",
-                          "test-cli-out3.safetensors", "test-cli-summary.csv", "test-cli.recipe"})
-        std::remove(p);
 }
 
 TEST_CASE("secateurs prune: bad options and inputs fail with one message", "[prune][cli][bad-input]") {
+    testing::RemoveOnExit cleanup{"test-cli-bad.safetensors", "test-cli-good.safetensors", "test-cli-torch.safetensors",
+                                  "test-cli-x.safetensors"};
     nn::st::File f;
     f.put("w", testing::randn({4, 4}, 1));
     f.put("v_mask", nn::Tensor::ones({2}));
@@ -117,7 +118,6 @@ TEST_CASE("secateurs prune: bad options and inputs fail with one message", "[pru
     REQUIRE(run("prune --in missing.safetensors --out test-cli-x.safetensors --method l1_unstructured --amount 1", out) == 1);
     REQUIRE(out.find("missing.safetensors") != std::string::npos);
     REQUIRE(!nn::io::exists("test-cli-x.safetensors"));
-    for (const char* p : {"test-cli-bad.safetensors", "test-cli-good.safetensors", "test-cli-torch.safetensors"}) std::remove(p);
 }
 
 namespace {
@@ -149,6 +149,7 @@ TEST_CASE("secateurs thin --eval: masked as given, with the removed units' shift
     nn::Tensor w = m->parameter("conv1.weight"), b = m->parameter("conv1.bias");
     nn::Tensor mask = nn::Tensor::ones(w.shape());
     for (int64_t i = 0; i < 2 * 25; i++) mask.data()[i] = 0.0f;
+    testing::RemoveOnExit cleanup{"test-thin-eval-in.safetensors", "test-thin-eval-out.safetensors"};
     auto write_checkpoint = [&](float bias0, float bias1) {
         b.data()[0] = bias0;
         b.data()[1] = bias1;
@@ -184,8 +185,6 @@ TEST_CASE("secateurs thin --eval: masked as given, with the removed units' shift
                         "test accuracy: masked %lf%% (loss %lf), thinned %lf%% (loss %lf)", &a, &la, &t, &lt) == 4);
     REQUIRE(t == a);
     REQUIRE(lt == la);
-    std::remove("test-thin-eval-in.safetensors");
-    std::remove("test-thin-eval-out.safetensors");
 }
 
 TEST_CASE("IMP: levels compound the rate, masks shrink, a killed run resumes bit-identically", "[prune][imp]") {

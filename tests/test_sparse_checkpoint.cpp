@@ -236,6 +236,7 @@ TEST_CASE("sparse checkpoint: randomly corrupted files give an error or a valid 
 TEST_CASE("secateurs sparsify: writes a smaller file that eval-style loading accepts; errors exit 1", "[sparse][cli]") {
     std::map<std::string, Tensor> masks;
     std::string in = "test-sparsify-in.safetensors", out = "test-sparsify-out.safetensors", log;
+    testing::RemoveOnExit cleanup{in, out};
     pruned_lenet300(masks).write(in);
     REQUIRE(testing::run_secateurs({"sparsify", "--in", in, "--out", out}, log) == 0);
     REQUIRE(log.find("fc1.weight") != std::string::npos);
@@ -259,13 +260,12 @@ TEST_CASE("secateurs sparsify: writes a smaller file that eval-style loading acc
         REQUIRE(row != std::string::npos);
         REQUIRE(text.substr(row, text.find('\n', row + 1) - row).find(" " + want + " ") != std::string::npos);
     }
-    std::remove(in.c_str());
-    std::remove(out.c_str());
 }
 
 TEST_CASE("secateurs bench: decisions, memory, agreeing outputs and a timing row per batch; errors exit 1", "[sparse][cli]") {
     std::map<std::string, Tensor> masks;
     std::string in = "test-bench-in.safetensors", sparse_file = "test-bench-sparse.safetensors", log;
+    testing::RemoveOnExit cleanup{in, sparse_file};
     pruned_lenet300(masks).write(in);
     REQUIRE(testing::run_secateurs({"sparsify", "--in", in, "--out", sparse_file}, log) == 0);
     for (const std::string& file : {in, sparse_file}) {
@@ -289,12 +289,11 @@ TEST_CASE("secateurs bench: decisions, memory, agreeing outputs and a timing row
     REQUIRE(log.find("--seq-len applies to BERT models") != std::string::npos);
     REQUIRE(testing::run_secateurs({"bench", "--ckpt", "test-bench-missing.safetensors"}, log) == 1);
     REQUIRE(log.find("test-bench-missing.safetensors") != std::string::npos);
-    std::remove(in.c_str());
-    std::remove(sparse_file.c_str());
 }
 
 TEST_CASE("secateurs bench: BERT checkpoints, timed on random word sequences", "[sparse][cli][bert]") {
     std::string file = "test-bench-bert.safetensors", log;
+    testing::RemoveOnExit cleanup{file};
     const std::pair<std::string, std::string> cases[] = {
         {"bert-mlm:vocab=60,hidden=32,layers=1,heads=2,ffn=64,seq=16", "7 of 8 layers sparse"},
         {"bert-cls:vocab=60,hidden=32,layers=1,heads=2,ffn=64,seq=16,classes=3", "6 of 8 layers sparse"}};
@@ -341,7 +340,6 @@ TEST_CASE("secateurs bench: BERT checkpoints, timed on random word sequences", "
         REQUIRE(testing::run_secateurs({"bench", "--ckpt", file, "--seq-len", "17"}, log) == 1);
         REQUIRE(log.find("--seq-len 17 is longer than the 16 positions") != std::string::npos);
     }
-    std::remove(file.c_str());
 }
 
 TEST_CASE("sparse checkpoint: a tensor with no stored entries (int32 indices) loads and writes back", "[sparse]") {
