@@ -1,6 +1,7 @@
 #include "sparse/modules.hpp"
 
 #include <cstdio>
+#include <optional>
 
 #include "nn/autograd.hpp"
 #include "nn/check.hpp"
@@ -176,23 +177,28 @@ std::shared_ptr<CompiledLinear> compile_linear(const nn::Tensor& weight, const n
     return executor;
 }
 
-bool convert_linear(nn::Module& m, const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
-    auto* lin = dynamic_cast<nn::Linear*>(&m);
-    if (!lin) return false;
-    d.type = "Linear";
-    lin->executor = nullptr;  // stays dense should the decision throw
-    lin->executor = compile_linear(lin->weight, lin->bias, o, names, d);
-    return true;
+// A module that computes y = x W^T + b and can hold an executor for it: nn::Linear, and BERT's
+// masked-language-model projection onto the vocabulary, whose weight is the word embedding (pruning
+// the embedding makes it as sparse; the lookup itself stays dense, it reads whole rows).
+struct LinearSite {
+    const char* type;
+    nn::Tensor weight, bias;
+    std::shared_ptr<nn::Module>* executor;
+};
+
+std::optional<LinearSite> linear_site(nn::Module& m) {
+    if (auto* lin = dynamic_cast<nn::Linear*>(&m)) return LinearSite{"Linear", lin->weight, lin->bias, &lin->executor};
+    if (auto* head = dynamic_cast<nn::BertLMPredictionHead*>(&m))
+        return LinearSite{"Decoder", head->decoder_weight, head->bias, &head->executor};
+    return std::nullopt;
 }
 
-// BERT's masked-language-model projection onto the vocabulary, whose weight is the word embedding:
-// pruning the embedding makes it as sparse. The lookup itself stays dense (it reads whole rows).
-bool convert_tied_decoder(nn::Module& m, const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
-    auto* head = dynamic_cast<nn::BertLMPredictionHead*>(&m);
-    if (!head) return false;
-    d.type = "Decoder";
-    head->executor = nullptr;  // stays dense should the decision throw
-    head->executor = compile_linear(head->decoder_weight, head->bias, o, names, d);
+bool convert_linear(nn::Module& m, const CompileOptions& o, const ParamNames& names, LayerDecision& d) {
+    std::optional<LinearSite> site = linear_site(m);
+    if (!site) return false;
+    d.type = site->type;
+    *site->executor = nullptr;  // stays dense should the decision throw
+    *site->executor = compile_linear(site->weight, site->bias, o, names, d);
     return true;
 }
 
@@ -213,7 +219,7 @@ bool convert_conv2d(nn::Module& m, const CompileOptions& o, const ParamNames& na
     return true;
 }
 
-const Converter kConverters[] = {convert_linear, convert_tied_decoder, convert_conv2d};
+const Converter kConverters[] = {convert_linear, convert_conv2d};
 
 }  // namespace
 
@@ -235,8 +241,7 @@ std::vector<LayerDecision> compile(nn::Module& model, const CompileOptions& opti
 
 void uncompile(nn::Module& model) {
     for (auto& [name, m] : model.named_modules())
-        if (auto* lin = dynamic_cast<nn::Linear*>(m)) lin->executor = nullptr;
-        else if (auto* head = dynamic_cast<nn::BertLMPredictionHead*>(m)) head->executor = nullptr;
+        if (std::optional<LinearSite> site = linear_site(*m)) *site->executor = nullptr;
         else if (auto* conv = dynamic_cast<nn::Conv2d*>(m)) conv->executor = nullptr;
 }
 
