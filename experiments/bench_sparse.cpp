@@ -288,8 +288,10 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
                 nn::blas_core_description().c_str(), sk::isa_available(sk::Isa::avx2) ? " avx2" : "",
                 sk::isa_available(sk::Isa::avx512) ? " avx512" : "", use_torch ? "yes" : "no", use_eigen ? "yes" : "no");
     std::printf("speedup = dense time / time, dense = the faster of OpenBLAS W*X and x*W^T (nn::Linear's product) on the\n"
-                "zero-filled matrix; ideal = dense x density; fastest of %d interleaved samples (1 thread: thread CPU\n"
-                "time; 2 threads: wall time)\n", cfg.samples);
+                "zero-filled matrix; ideal = dense x density; bound (1 thread, N a multiple of the widest tile) = dense /\n"
+                "the time of only loading, for every entry, its row of X tile by tile (sparse::kernels::stream_x_rows:\n"
+                "what a loop reading X row by row cannot beat; kernels that keep a slice of X in L1 can); fastest of\n"
+                "%d interleaved samples (1 thread: thread CPU time; 2 threads: wall time)\n", cfg.samples);
 
     std::string csv = "threads,M,K,N,sparsity,column,seconds,speedup\n";
     struct Best {
@@ -327,6 +329,16 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
         // x W^T exactly as nn::Linear computes it (sgemv for one row, nn's few-row kernel for 2 to 32).
         cols.push_back({"dense_xWt", [&] { nn::kernels::linear_forward(Yt.data(), Xt.data(), W.data(), nullptr, N, K, M); }, cfg.samples, {}});
         sk::Op op = N == 1 ? sk::Op::spmv : sk::Op::spmm;
+        // The bound column (one thread, N a multiple of the widest tile): only the loads of X's row for
+        // every entry (stream_x_rows), tile by tile from a contiguous panel as the nr kernels read X.
+        const int64_t tile = sk::widest_tile();
+        const bool bound = pt.threads == 1 && tile > 0 && N % tile == 0;
+        nn::Tensor panel = random_tensor({K, std::max<int64_t>(tile, 1)}, 6), sums = nn::Tensor::empty({std::max<int64_t>(tile, 1)});
+        sk::Operands pb = p32;
+        pb.N = tile, pb.a = panel.data(), pb.lda = tile, pb.out = sums.data();
+        if (bound)
+            cols.push_back({"x_rows_bound", [&] { for (int64_t t = 0; t < N / tile; t++) sk::stream_x_rows(pb); }, cfg.samples, {}});
+        const size_t first_kernel = cols.size();
         if (cfg.reference && pt.threads == 1) {
             const sk::Kernel& r = sk::reference(op, sk::IndexWidth::i32);
             cols.push_back({r.name, [&, run = r.run] { run(p32); }, 1, {}});
@@ -356,8 +368,8 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
             std::printf("\n== %d thread(s), W %lldx%lld, N = %lld: dense %.1f us (W*X %.1f, x*W^T %.1f)\n", pt.threads,
                         (long long)M, (long long)K, (long long)N, dense * 1e6, best_of(cols[0].times) * 1e6,
                         best_of(cols[1].times) * 1e6);
-            std::printf("%-8s %7s", "sparsity", "ideal");
-            for (size_t c = 2; c < cols.size(); c++) {
+            std::printf("%-8s %7s %7s", "sparsity", "ideal", "bound");
+            for (size_t c = first_kernel; c < cols.size(); c++) {
                 std::string n = cols[c].name;
                 n = n.substr(n.find('_') + 1);  // drop the op
                 std::printf(" %17s", n.c_str());
@@ -368,11 +380,13 @@ int run_sparse_bench(const SparseBenchConfig& cfg) {
         }
         double ideal = 1.0 / std::max(1e-9, 1.0 - pt.sparsity);
         std::printf("%-8.3g %6.1fx", pt.sparsity, ideal);
+        if (bound) std::printf(" %6.1fx", dense / best_of(cols[2].times));
+        else std::printf(" %7s", "-");
         Best& b = best_by_point[key];
         for (size_t c = 0; c < cols.size(); c++) {
             double t = best_of(cols[c].times), sp = dense / t;
             csv += nn::str_cat(key, ",", cols[c].name, ",", t, ",", sp, "\n");
-            if (c < 2) continue;
+            if (c < first_kernel) continue;
             std::printf(" %16.2fx", sp);
             if (std::string(cols[c].name).find("scalar") == std::string::npos && sp > b.speedup) b = {sp, cols[c].name};
         }

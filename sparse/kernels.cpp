@@ -103,6 +103,17 @@ void sddmm_scalar(const Operands& p) {
         }
 }
 
+// stream_x_rows() on a CPU without AVX2: one column at a time.
+template <class Index>
+void stream_rows_scalar(const Operands& p) {
+    const Index* ci = cols<Index>(p.w);
+    for (int64_t n = 0; n < p.N; n++) {
+        float s = 0.0f;
+        for (int64_t j = 0; j < p.w.nnz(); j++) s += p.a[int64_t(ci[j]) * p.lda + n];
+        p.out[n] = s;
+    }
+}
+
 // ---- lockstep plans -------------------------------------------------------------------------------
 
 template <class Index>
@@ -485,6 +496,19 @@ void run(Op op, const Operands& p) {
     if (op == Op::spmm && p.lockstep)
         if (const Kernel* k = lockstep_variant(p.w.index)) return k->run(p);
     best(op, p.w.index, p.N).run(p);
+}
+
+int64_t widest_tile() {
+    for (Isa isa : {Isa::avx512, Isa::avx2})
+        if (isa_available(isa)) return 4 * table(isa).lanes;
+    return 0;
+}
+
+void stream_x_rows(const Operands& p) {
+    const int ix = p.w.index == IndexWidth::i32 ? 0 : 1;
+    for (Isa isa : {Isa::avx512, Isa::avx2})
+        if (isa_available(isa)) return table(isa).stream_rows[ix](p, 0, p.N, nullptr);
+    ix == 0 ? stream_rows_scalar<int32_t>(p) : stream_rows_scalar<uint16_t>(p);
 }
 
 void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {

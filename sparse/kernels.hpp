@@ -151,6 +151,18 @@ const Kernel* lockstep_variant(IndexWidth index);
 // plan runs lockstep_variant() where this CPU has one.
 void run(Op op, const Operands& p);
 
+// Batch columns of the widest spmm register tile on this CPU: four vectors, 64 columns with AVX-512,
+// 32 with AVX2 (0 without either).
+int64_t widest_tile();
+
+// The memory bound of a row-by-row product (bench's `bound` column): out[n] = the sum, over W's
+// entries, of X[col, n] for n < N (X [K, N] with row stride lda; W's values are not read). It loads,
+// for every stored weight, the row of X that weight multiplies, four vectors at a time as the widest
+// nr tile does, and computes nothing else, so no kernel that fetches X's row anew for each entry (the
+// nr kernels where they do not slice) can run faster. Kernels that keep a slice of X in L1 while
+// several rows use it (the lockstep plan, the sliced nr tiles) can. One thread, the widest ISA here.
+void stream_x_rows(const Operands& p);
+
 // dst[c, r] = src[r, c] for an [R, C] block; leading dimensions lds >= C, ldd >= R. Blocked and
 // SIMD, threaded over columns for large blocks; used to move activations between [B, F] and [F, B].
 void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C);

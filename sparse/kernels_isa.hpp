@@ -11,7 +11,7 @@
 namespace sparse::kernels::isa {
 
 // fn(p, begin, end, work): rows [begin, end) of W (spmv, sddmm), or batch columns [begin, end) of
-// every row (spmmt). `work` is unused (null).
+// every row (spmmt, stream_rows). `work` is unused (null).
 using RangeFn = void (*)(const Operands& p, int64_t begin, int64_t end, float* work);
 // spmm over rows [m0, m1) and batch columns [n0, n1); `work` is this call's scratch of
 // spmm_scratch(p) floats, 64-byte aligned, used by no other thread.
@@ -32,6 +32,7 @@ struct Table {
     int64_t (*spmm_lockstep_scratch)(const Operands& p);
     RangeFn spmmt[2];        // 4-register tiles
     RangeFn sddmm[2];
+    RangeFn stream_rows[2];  // batch columns [begin, end): see stream_x_rows()
     void (*transpose)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C);
 };
 

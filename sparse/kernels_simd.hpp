@@ -639,6 +639,38 @@ void sddmm_rows(const Operands& p, int64_t m0, int64_t m1, float*) {
     }
 }
 
+// ---- stream_rows: out[n] = sum over W's entries j of X[col[j], n] ------------------------------------
+// The loads of the nr kernels' row loop without their arithmetic: for every entry, the row of X it
+// multiplies, in tiles of four vectors (then one, then scalar columns), summed by vector adds into two
+// accumulator sets so that the adds never wait on each other. Batch columns [n0, n1).
+template <class Index>
+void stream_rows(const Operands& p, int64_t n0, int64_t n1, float*) {
+    const Index* ci = col_ptr<Index>(p.w);
+    const int64_t nnz = p.w.nnz();
+    auto tile = [&]<int R>(int64_t n) {
+        V a[R], b[R];
+        for (int r = 0; r < R; r++) a[r] = b[r] = V(0.0f);
+        int64_t j = 0;
+        for (; j + 2 <= nnz; j += 2) {
+            const float* x = p.a + int64_t(ci[j]) * p.lda + n;
+            const float* y = p.a + int64_t(ci[j + 1]) * p.lda + n;
+            for (int r = 0; r < R; r++) a[r] = a[r] + V::load_unaligned(x + r * L);
+            for (int r = 0; r < R; r++) b[r] = b[r] + V::load_unaligned(y + r * L);
+        }
+        if (j < nnz)
+            for (int r = 0; r < R; r++) a[r] = a[r] + V::load_unaligned(p.a + int64_t(ci[j]) * p.lda + n + r * L);
+        for (int r = 0; r < R; r++) (a[r] + b[r]).store_unaligned(p.out + n + r * L);
+    };
+    int64_t n = n0;
+    for (; n + 4 * L <= n1; n += 4 * L) tile.template operator()<4>(n);
+    for (; n + L <= n1; n += L) tile.template operator()<1>(n);
+    for (; n < n1; n++) {
+        float s = 0.0f;
+        for (int64_t j = 0; j < nnz; j++) s += p.a[int64_t(ci[j]) * p.lda + n];
+        p.out[n] = s;
+    }
+}
+
 // ---- transpose: dst[c, r] = src[r, c] ------------------------------------------------------------
 // In 64-column strips of the source, so that the strip being read stays in L1 while its transposed
 // rows are written.
@@ -662,6 +694,7 @@ const Table kTable = {
     spmm_lockstep_scratch,
     {spmmt_cols<int32_t>, spmmt_cols<uint16_t>},
     {sddmm_rows<int32_t>, sddmm_rows<uint16_t>},
+    {stream_rows<int32_t>, stream_rows<uint16_t>},
     transpose_block,
 };
 

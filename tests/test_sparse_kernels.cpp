@@ -551,6 +551,36 @@ TEST_CASE("sparse kernels: transpose of awkward blocks with leading dimensions",
         }
 }
 
+TEST_CASE("sparse kernels: stream_x_rows sums X's row of every entry, over awkward widths and a strided X",
+          "[sparse]") {
+    // The bench's bound column: out[n] = sum over W's entries of X[col, n]. Widths cover the four-vector
+    // tile (64 and 128 lanes with AVX-512), single vectors, and scalar columns after them.
+    for (int64_t N : {1, 3, 8, 16, 17, 33, 64, 65, 130})
+        for (double s : {0.0, 0.9, 1.0}) {
+            const int64_t K = 37, lda = N + 5;
+            sparse::Csr W = sparse::from_dense(random_sparse(19, K, s, uint64_t(N * 10 + s * 10)));
+            std::vector<float> X = random_vector(K * lda, uint64_t(N + 3));
+            std::vector<float> want(static_cast<size_t>(N)), scale(want), got(want.size() + 1, -7.0f);
+            for (int64_t n = 0; n < N; n++) {
+                double sum = 0, mag = 0;
+                for (int64_t j = 0; j < W.nnz(); j++) {
+                    sum += X[size_t(W.col_idx[size_t(j)] * lda + n)];
+                    mag += std::fabs(X[size_t(W.col_idx[size_t(j)] * lda + n)]);
+                }
+                want[size_t(n)] = float(sum), scale[size_t(n)] = float(mag);
+            }
+            sparse::Csr16 W16 = sparse::to_csr16(W);
+            for (sk::CsrRef w : {sk::ref(W), sk::ref(W16)}) {
+                sk::Operands p;
+                p.w = w, p.N = N, p.a = X.data(), p.lda = lda, p.out = got.data();
+                sk::stream_x_rows(p);
+                INFO("N = " << N << ", sparsity " << s << ", " << (w.index == sk::IndexWidth::i32 ? "csr32" : "csr16"));
+                REQUIRE(got[size_t(N)] == -7.0f);  // nothing past the N outputs
+                require_close_scaled(std::vector<float>(got.begin(), got.begin() + N), want, scale, "stream_x_rows");
+            }
+        }
+}
+
 TEST_CASE("sparse kernels: column indices as offsets into one buffer (row stride 1, rows overlapping)",
           "[sparse]") {
     // The direct sparse convolution's use of the kernels: row k of the dense operand is buffer + col[k],
